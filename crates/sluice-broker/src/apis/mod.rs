@@ -1,0 +1,174 @@
+//! Request dispatch: decode → handle(&broker) → encode, one file per Kafka API.
+//!
+//! The versions advertised in ApiVersions are [`supported`]'s; a request outside them is
+//! answered the way Kafka answers it (ApiVersions: error 35 in the v0 layout; Produce v0–v2:
+//! UNSUPPORTED_VERSION in the old layout) or closes the connection.
+
+mod api_versions;
+mod create_partitions;
+mod create_topics;
+mod delete_records;
+mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
+mod fetch;
+mod init_producer_id;
+mod list_offsets;
+mod metadata;
+mod offset_for_leader_epoch;
+mod produce;
+
+use crate::state::Broker;
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Encodable, decode_request_header_from_buffer};
+use std::sync::Arc;
+
+/// Why a request could not be handled; the connection is closed.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// Too short to hold a header.
+    #[error("request of {0} bytes is too short for a header")]
+    Short(usize),
+    /// An API key this broker does not know.
+    #[error("unknown API key {0}")]
+    UnknownApi(i16),
+    /// A version outside the advertised range.
+    #[error("{api:?} v{version} is not supported (supported: v{min}..v{max})")]
+    UnsupportedVersion {
+        /// The API.
+        api: ApiKey,
+        /// Version asked for.
+        version: i16,
+        /// Lowest supported.
+        min: i16,
+        /// Highest supported.
+        max: i16,
+    },
+    /// The body does not decode.
+    #[error("cannot decode {api:?} v{version}: {reason}")]
+    Decode {
+        /// The API.
+        api: ApiKey,
+        /// Version.
+        version: i16,
+        /// Decoder's message.
+        reason: String,
+    },
+    /// The response could not be encoded (a bug; logged).
+    #[error("cannot encode response to {api:?} v{version}: {reason}")]
+    Encode {
+        /// The API.
+        api: ApiKey,
+        /// Version.
+        version: i16,
+        /// Encoder's message.
+        reason: String,
+    },
+}
+
+/// The version range served for each API, `None` when the API is not served.
+pub fn supported(api: ApiKey) -> Option<(i16, i16)> {
+    use ApiKey::*;
+    let crate_range = api.valid_versions();
+    let (min, max) = match api {
+        // Advertised from v0 because librdkafka < 2.11.1 turns compression off otherwise;
+        // v0–v2 (pre record-batch) are answered with UNSUPPORTED_VERSION.
+        Produce => (0, 12),
+        Fetch => (4, 17),
+        ApiVersions | Metadata | ListOffsets | CreateTopics | DeleteTopics | CreatePartitions | DescribeConfigs
+        | AlterConfigs | IncrementalAlterConfigs | DescribeCluster | OffsetForLeaderEpoch | DeleteRecords
+        | InitProducerId => (crate_range.min, crate_range.max),
+        _ => return None,
+    };
+    Some((min, max.min(crate_range.max)))
+}
+
+/// Every API served with its version range, for ApiVersions.
+pub fn supported_list() -> Vec<(ApiKey, i16, i16)> {
+    ApiKey::iter().filter_map(|k| supported(k).map(|(a, b)| (k, a, b))).collect()
+}
+
+/// Handles one request frame body and appends the response frame (if any) to `out`.
+pub async fn handle(broker: &Arc<Broker>, mut body: Bytes, out: &mut BytesMut) -> Result<(), RequestError> {
+    let prefix = sluice_wire::header::peek(&body).ok_or(RequestError::Short(body.len()))?;
+    let api = ApiKey::try_from(prefix.api_key).map_err(|_| RequestError::UnknownApi(prefix.api_key))?;
+    let version = prefix.api_version;
+    let Some((min, max)) = supported(api) else {
+        return Err(RequestError::UnsupportedVersion { api, version, min: 0, max: -1 });
+    };
+    if version > max || version < min || (api == ApiKey::Produce && version < 3) {
+        return match api {
+            ApiKey::ApiVersions => {
+                out.extend_from_slice(&api_versions::unsupported_frame(prefix.correlation_id));
+                Ok(())
+            }
+            ApiKey::Produce if (0..3).contains(&version) => {
+                produce::unsupported_old_version(&mut body, version, prefix.correlation_id, out);
+                Ok(())
+            }
+            _ => Err(RequestError::UnsupportedVersion { api, version, min, max }),
+        };
+    }
+    // kafka-protocol reports its errors as anyhow::Error.
+    let decode_err = |e: anyhow::Error| RequestError::Decode { api, version, reason: e.to_string() };
+    let header = decode_request_header_from_buffer(&mut body).map_err(decode_err)?;
+    let request = RequestKind::decode(api, &mut body, version).map_err(decode_err)?;
+    let Some(response) = dispatch(broker, &header, request).await else {
+        return Ok(());
+    };
+    encode_response(api, &header, &response, out)
+}
+
+fn encode_response(api: ApiKey, header: &RequestHeader, response: &ResponseKind, out: &mut BytesMut) -> Result<(), RequestError> {
+    let version = header.request_api_version;
+    let enc_err = |e: String| RequestError::Encode { api, version, reason: e };
+    let start = out.len();
+    out.put_i32(0);
+    let mut rh = ResponseHeader::default();
+    rh.correlation_id = header.correlation_id;
+    rh.encode(out, api.response_header_version(version)).map_err(|e| enc_err(e.to_string()))?;
+    response.encode(out, version).map_err(|e| enc_err(e.to_string()))?;
+    let len = (out.len() - start - 4) as i32;
+    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+async fn dispatch(broker: &Arc<Broker>, header: &RequestHeader, request: RequestKind) -> Option<ResponseKind> {
+    let v = header.request_api_version;
+    Some(match request {
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(r, v)),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, r, v)),
+        RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(broker, r, v).await?),
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, r, v).await),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(broker, r, v)),
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(broker, r, v)),
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(broker, r, v)),
+        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(create_partitions::handle(broker, r, v)),
+        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(describe_configs::describe(broker, r, v)),
+        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(describe_configs::alter(broker, r, v)),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(describe_configs::incremental_alter(broker, r, v))
+        }
+        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(broker, r, v)),
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r, v))
+        }
+        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(broker, r, v)),
+        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(broker, r, v)),
+        other => {
+            tracing::warn!(request = ?std::mem::discriminant(&other), "request kind not served");
+            return None;
+        }
+    })
+}
+
+/// Helpers shared by handlers.
+pub(crate) mod util {
+    use kafka_protocol::protocol::StrBytes;
+
+    /// A `StrBytes` from a `String`.
+    pub(crate) fn s(v: impl Into<String>) -> StrBytes {
+        StrBytes::from_string(v.into())
+    }
+}

@@ -1,0 +1,72 @@
+//! The clap tree: raw flags, resolved by each command into a validated config.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// sluice: a Kafka-compatible broker, schema registry and event-time stream processor in one
+/// binary.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace); SLUICE_LOG=... overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the Kafka-compatible broker (any Kafka client or tool can use it).
+    Broker(BrokerArgs),
+}
+
+/// `sluice broker` flags, named after Kafka's broker settings where one exists.
+#[derive(Debug, Args)]
+pub struct BrokerArgs {
+    /// Address to listen on (listeners). Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT")]
+    pub listen: String,
+    /// Address clients are told to connect to (advertised.listeners); default: the bound one.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertised_listener: Option<String>,
+    /// Directory for the logs (log.dirs).
+    #[arg(long, default_value = "./sluice-data", value_name = "DIR", conflicts_with = "memory")]
+    pub data_dir: PathBuf,
+    /// Keep everything in memory instead of --data-dir (lost on exit).
+    #[arg(long)]
+    pub memory: bool,
+    /// Partitions of auto-created topics (num.partitions).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub num_partitions: i32,
+    /// Create unknown topics on first use (auto.create.topics.enable).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub auto_create_topics: bool,
+    /// When to fsync: `os` (written to the OS before the ack; survives a crash of sluice, not of
+    /// the machine), `always` (fsync before every ack), or a period in ms such as `1000`.
+    #[arg(long, default_value = "os", value_name = "POLICY")]
+    pub flush: String,
+    /// Default segment size of topics (log.segment.bytes).
+    #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
+    pub segment_bytes: u64,
+    /// Default retention of topics in ms, -1 = forever (log.retention.ms).
+    #[arg(long, default_value_t = 604_800_000, value_name = "MS", allow_negative_numbers = true)]
+    pub retention_ms: i64,
+    /// Default size limit per partition, -1 = none (log.retention.bytes).
+    #[arg(long, default_value_t = -1, value_name = "BYTES", allow_negative_numbers = true)]
+    pub retention_bytes: i64,
+    /// Largest record batch accepted by default (message.max.bytes).
+    #[arg(long, default_value_t = 1_048_588, value_name = "BYTES")]
+    pub max_message_bytes: i32,
+    /// Largest request accepted (socket.request.max.bytes).
+    #[arg(long, default_value_t = 104_857_600, value_name = "BYTES")]
+    pub max_request_bytes: usize,
+    /// Most concurrent client connections (max.connections).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_connections: usize,
+    /// Close connections idle this long (connections.max.idle.ms).
+    #[arg(long, default_value_t = 600_000, value_name = "MS")]
+    pub idle_timeout_ms: u64,
+}

@@ -1,0 +1,70 @@
+//! `sluice broker`: flags → [`BrokerConfig`] → serve until Ctrl-C / SIGTERM.
+
+use crate::args::BrokerArgs;
+use anyhow::{Context, bail};
+use sluice_broker::BrokerConfig;
+use sluice_broker::log::FlushPolicy;
+use std::io::Write;
+use std::time::Duration;
+
+/// Resolves and checks the flags.
+pub(crate) fn resolve(args: &BrokerArgs) -> anyhow::Result<BrokerConfig> {
+    let flush = match args.flush.as_str() {
+        "os" => FlushPolicy::Os,
+        "always" => FlushPolicy::EveryAppend,
+        ms => match ms.parse::<u64>() {
+            Ok(n) if n > 0 => FlushPolicy::IntervalMs(n),
+            _ => bail!("--flush {ms:?} is not a flush policy; use `os`, `always` or a period in milliseconds such as 1000"),
+        },
+    };
+    if args.num_partitions < 1 {
+        bail!("--num-partitions {} must be at least 1", args.num_partitions);
+    }
+    if args.segment_bytes < 1024 * 1024 {
+        bail!("--segment-bytes {} is below Kafka's minimum of 1048576 (1 MiB)", args.segment_bytes);
+    }
+    let (advertised_host, advertised_port) = match &args.advertised_listener {
+        None => (String::new(), 0),
+        Some(a) => {
+            let a = a.strip_prefix("PLAINTEXT://").unwrap_or(a);
+            let (h, p) = a.rsplit_once(':').with_context(|| format!("--advertised-listener {a:?} needs HOST:PORT, e.g. 127.0.0.1:9092"))?;
+            let port = p.parse::<u16>().with_context(|| format!("--advertised-listener {a:?}: {p:?} is not a port number"))?;
+            (h.trim_matches(['[', ']']).to_string(), port)
+        }
+    };
+    Ok(BrokerConfig {
+        advertised_host,
+        advertised_port,
+        data_dir: (!args.memory).then(|| args.data_dir.clone()),
+        num_partitions: args.num_partitions,
+        auto_create_topics: args.auto_create_topics,
+        max_request_bytes: args.max_request_bytes,
+        max_connections: args.max_connections,
+        idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+        segment_bytes: args.segment_bytes,
+        retention_ms: args.retention_ms,
+        retention_bytes: args.retention_bytes,
+        max_message_bytes: args.max_message_bytes,
+        flush,
+        ..BrokerConfig::default()
+    })
+}
+
+pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
+    let config = resolve(&args)?;
+    let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| {
+        format!("cannot listen on {}: is another broker running there? pick another with --listen 127.0.0.1:PORT", args.listen)
+    })?;
+    let local = listener.local_addr()?;
+    let storage = match &config.data_dir {
+        Some(d) => format!("data in {}", d.display()),
+        None => "in memory".to_string(),
+    };
+    let handle = sluice_broker::start(listener, config).with_context(|| format!("cannot open the broker's data ({storage})"))?;
+    println!("sluice broker listening on {local} (advertised as {}), {storage}", handle.bootstrap());
+    let _ = std::io::stdout().flush();
+    super::shutdown_signal().await;
+    tracing::info!("shutting down");
+    handle.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! One module per subcommand.
+
+mod broker;
+
+use crate::args::Command;
+
+/// Runs a parsed command.
+pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Broker(args) => broker::run(args).await,
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,43 @@
+//! The `sluice` command tree as a library; the binary only calls [`main`].
+//!
+//! # Layout
+//! - [`args`]: the clap tree, raw flags as the user typed them.
+//! - `commands/`: one module per subcommand; each resolves its raw flags into a validated
+//!   config (errors name the flag, the value and the fix) and runs.
+
+pub mod args;
+mod commands;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Parses the command line, runs the command, reports errors in one line.
+pub fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}

@@ -1,0 +1,59 @@
+//! Helpers for sluice's tests: real servers on `127.0.0.1:0`, nothing mocked.
+//!
+//! # Layout
+//! - [`TestBroker`]: an in-process broker on a free port, memory or file storage.
+
+use sluice_broker::{BrokerConfig, BrokerHandle};
+use std::path::Path;
+
+/// A broker started for one test; shut down explicitly or dropped with its runtime.
+#[derive(Debug)]
+pub struct TestBroker {
+    handle: BrokerHandle,
+    /// Keeps the data directory alive for file-backed brokers.
+    pub dir: Option<tempfile::TempDir>,
+}
+
+impl TestBroker {
+    /// A memory-backed broker with default settings.
+    pub async fn start() -> Self {
+        Self::start_with(BrokerConfig::default()).await
+    }
+
+    /// A broker with the given settings (data directory included, if any).
+    pub async fn start_with(config: BrokerConfig) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let handle = sluice_broker::start(listener, config).expect("start broker");
+        TestBroker { handle, dir: None }
+    }
+
+    /// A broker storing its logs in a fresh temporary directory.
+    pub async fn start_on_disk() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut b = Self::start_in(dir.path(), BrokerConfig::default()).await;
+        b.dir = Some(dir);
+        b
+    }
+
+    /// A broker storing its logs in `dir` (reopen the same directory to test recovery).
+    pub async fn start_in(dir: &Path, mut config: BrokerConfig) -> Self {
+        config.data_dir = Some(dir.to_path_buf());
+        Self::start_with(config).await
+    }
+
+    /// `host:port` to bootstrap from.
+    pub fn bootstrap(&self) -> String {
+        self.handle.bootstrap()
+    }
+
+    /// The broker's state.
+    pub fn broker(&self) -> &std::sync::Arc<sluice_broker::Broker> {
+        self.handle.broker()
+    }
+
+    /// Graceful shutdown; returns the data directory so a test can reopen it.
+    pub async fn shutdown(self) -> Option<tempfile::TempDir> {
+        self.handle.shutdown().await;
+        self.dir
+    }
+}
