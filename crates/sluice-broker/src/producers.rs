@@ -109,7 +109,7 @@ mod tests {
     use sluice_wire::batch::{build, validate};
 
     fn header(pid: i64, epoch: i16, seq: i32, n: usize) -> BatchHeader {
-        let recs: Vec<(Option<&[u8]>, Option<&[u8]>, i64)> = (0..n).map(|_| (None, Some(&b"x"[..]), 1)).collect();
+        let recs: Vec<sluice_wire::batch::SimpleRecord<'_>> = (0..n).map(|_| (None, Some(&b"x"[..]), 1)).collect();
         validate(&build(0, &recs, (pid, epoch, seq), 0)).unwrap()
     }
 

@@ -98,7 +98,11 @@ enum ConnectionError {
     Malformed(String),
 }
 
-async fn serve_connection(mut socket: TcpStream, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) -> Result<(), ConnectionError> {
+async fn serve_connection(
+    mut socket: TcpStream,
+    broker: Arc<Broker>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), ConnectionError> {
     let peer = socket.peer_addr().ok();
     let limit = broker.config.max_request_bytes;
     let idle = broker.config.idle_timeout;

@@ -212,21 +212,38 @@ impl Broker {
     fn log_config(&self, configs: &BTreeMap<String, String>) -> LogConfig {
         LogConfig {
             segment_bytes: topic_config::int_of(configs, &self.topic_defaults, "segment.bytes", 1 << 30) as u64,
-            index_interval_bytes: topic_config::int_of(configs, &self.topic_defaults, "index.interval.bytes", 4096) as u64,
+            index_interval_bytes: topic_config::int_of(configs, &self.topic_defaults, "index.interval.bytes", 4096)
+                as u64,
             flush: self.config.flush,
         }
     }
 
-    fn new_partition(&self, topic: &str, index: i32, configs: &BTreeMap<String, String>) -> Result<Arc<Partition>, StateError> {
+    fn new_partition(
+        &self,
+        topic: &str,
+        index: i32,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<Arc<Partition>, StateError> {
         let log = match &self.config.data_dir {
             None => PartitionLog::Memory(MemoryLog::new()),
-            Some(dir) => PartitionLog::File(FileLog::open(&dir.join(format!("{topic}-{index}")), self.log_config(configs))?),
+            Some(dir) => {
+                PartitionLog::File(FileLog::open(&dir.join(format!("{topic}-{index}")), self.log_config(configs))?)
+            }
         };
-        Ok(Arc::new(Partition { index, state: Mutex::new(PartitionState { log, producers: ProducerStates::default() }) }))
+        Ok(Arc::new(Partition {
+            index,
+            state: Mutex::new(PartitionState { log, producers: ProducerStates::default() }),
+        }))
     }
 
     /// Checks a topic creation request; the error is what CreateTopics reports.
-    pub fn check_new_topic(&self, name: &str, partitions: i32, replication: i16, configs: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    pub fn check_new_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication: i16,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), ApiError> {
         topic_config::validate_topic_name(name).map_err(|m| ApiError::new(ResponseError::InvalidTopicException, m))?;
         if self.topic(name).is_some() {
             return Err(ApiError::new(ResponseError::TopicAlreadyExists, format!("Topic '{name}' already exists.")));
@@ -237,7 +254,9 @@ impl Broker {
         if replication != 1 {
             return Err(ApiError::new(
                 ResponseError::InvalidReplicationFactor,
-                format!("Unable to replicate the partition {replication} time(s): The target replication factor of {replication} cannot be reached because only 1 broker(s) are registered."),
+                format!(
+                    "Unable to replicate the partition {replication} time(s): The target replication factor of {replication} cannot be reached because only 1 broker(s) are registered."
+                ),
             ));
         }
         for (k, v) in configs {
@@ -247,7 +266,12 @@ impl Broker {
     }
 
     /// Creates a topic (already checked with [`Broker::check_new_topic`]).
-    pub fn create_topic(&self, name: &str, partitions: i32, configs: BTreeMap<String, String>) -> Result<Arc<Topic>, ApiError> {
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, ApiError> {
         let mut topics = write(&self.topics);
         if topics.contains_key(name) {
             return Err(ApiError::new(ResponseError::TopicAlreadyExists, format!("Topic '{name}' already exists.")));
@@ -256,7 +280,12 @@ impl Broker {
             .map(|i| self.new_partition(name, i, &configs))
             .collect::<Result<Vec<_>, _>>()
             .map_err(storage_error)?;
-        let topic = Arc::new(Topic { name: name.to_string(), id: Uuid::new_v4(), partitions: RwLock::new(parts), configs: RwLock::new(configs) });
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            partitions: RwLock::new(parts),
+            configs: RwLock::new(configs),
+        });
         self.persist_topic(&topic).map_err(storage_error)?;
         topics.insert(name.to_string(), topic.clone());
         tracing::info!(topic = name, partitions, "created topic");
@@ -383,7 +412,12 @@ fn new_cluster_id() -> String {
     (0..22).map(|i| ALPHABET[((bits >> (i * 6)) & 63) as usize] as char).collect()
 }
 
-fn load_topic(dir: &Path, path: &Path, config: &BrokerConfig, defaults: &BTreeMap<String, String>) -> Result<Option<Topic>, StateError> {
+fn load_topic(
+    dir: &Path,
+    path: &Path,
+    config: &BrokerConfig,
+    defaults: &BTreeMap<String, String>,
+) -> Result<Option<Topic>, StateError> {
     let text = std::fs::read_to_string(path).map_err(io_err(path))?;
     let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { return Ok(None) };
     let mut id = None;

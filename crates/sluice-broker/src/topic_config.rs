@@ -145,12 +145,21 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
 }
 
 /// The effective value of `name` given a topic's overrides and the broker's defaults.
-pub fn effective<'a>(overrides: &'a BTreeMap<String, String>, defaults: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+pub fn effective<'a>(
+    overrides: &'a BTreeMap<String, String>,
+    defaults: &'a BTreeMap<String, String>,
+    name: &str,
+) -> Option<&'a str> {
     overrides.get(name).or_else(|| defaults.get(name)).map(String::as_str)
 }
 
 /// Parses an integer config, falling back to `fallback` when missing or malformed.
-pub fn int_of(overrides: &BTreeMap<String, String>, defaults: &BTreeMap<String, String>, name: &str, fallback: i64) -> i64 {
+pub fn int_of(
+    overrides: &BTreeMap<String, String>,
+    defaults: &BTreeMap<String, String>,
+    name: &str,
+    fallback: i64,
+) -> i64 {
     effective(overrides, defaults, name).and_then(|v| v.trim().parse().ok()).unwrap_or(fallback)
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// sluice: a Kafka-compatible broker, schema registry and event-time stream processor in one
 /// binary.
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about, long_about = None)]
+#[command(name = "sluice", version)]
 pub struct Cli {
     /// More log output (-v debug, -vv trace); SLUICE_LOG=... overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

@@ -41,9 +41,6 @@ mod tests {
     #[test]
     fn layout_is_v0() {
         let frame = encode_v0_frame(9, UNSUPPORTED_VERSION, &[ApiRange { key: 18, min: 0, max: 4 }]);
-        assert_eq!(
-            &frame[..],
-            &[0, 0, 0, 16, 0, 0, 0, 9, 0, 35, 0, 0, 0, 1, 0, 18, 0, 0, 0, 4]
-        );
+        assert_eq!(&frame[..], &[0, 0, 0, 16, 0, 0, 0, 9, 0, 35, 0, 0, 0, 1, 0, 18, 0, 0, 0, 4]);
     }
 }

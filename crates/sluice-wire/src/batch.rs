@@ -282,11 +282,14 @@ impl Iterator for Walk<'_> {
     }
 }
 
+/// `(key, value, timestamp)` of a record written by [`build`].
+pub type SimpleRecord<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);
+
 /// Builds an uncompressed batch from `(key, value, timestamp)` records: for tests and for
 /// broker-written records (control markers, internal topics).
 pub fn build(
     base_offset: i64,
-    records: &[(Option<&[u8]>, Option<&[u8]>, i64)],
+    records: &[SimpleRecord<'_>],
     producer: (i64, i16, i32),
     attrs: i16,
 ) -> Vec<u8> {
@@ -350,12 +353,7 @@ mod tests {
     use kafka_protocol::records::RecordBatchDecoder;
 
     fn sample() -> Vec<u8> {
-        build(
-            0,
-            &[(Some(b"k1"), Some(b"v1"), 1000), (None, Some(b"v2"), 1005)],
-            (-1, -1, -1),
-            0,
-        )
+        build(0, &[(Some(b"k1"), Some(b"v1"), 1000), (None, Some(b"v2"), 1005)], (-1, -1, -1), 0)
     }
 
     #[test]

@@ -29,10 +29,7 @@ mod tests {
     #[test]
     fn reads_the_three_fields() {
         let body = [0, 18, 0, 3, 0, 0, 0, 7, 0xff];
-        assert_eq!(
-            peek(&body),
-            Some(RequestPrefix { api_key: 18, api_version: 3, correlation_id: 7 })
-        );
+        assert_eq!(peek(&body), Some(RequestPrefix { api_key: 18, api_version: 3, correlation_id: 7 }));
         assert_eq!(peek(&body[..7]), None);
     }
 }

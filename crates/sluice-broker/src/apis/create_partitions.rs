@@ -14,19 +14,38 @@ pub(super) fn handle(broker: &Arc<Broker>, req: CreatePartitionsRequest, _versio
         r.name = t.name.clone();
         let outcome = (|| -> Result<(), ApiError> {
             let topic = broker.topic(t.name.0.as_str()).ok_or_else(|| {
-                ApiError::new(ResponseError::UnknownTopicOrPartition, format!("The topic '{}' does not exist.", t.name.0.as_str()))
+                ApiError::new(
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("The topic '{}' does not exist.", t.name.0.as_str()),
+                )
             })?;
             let current = topic.partition_count();
             if t.count < current {
-                return Err(ApiError::new(ResponseError::InvalidPartitions, format!("Topic currently has {current} partitions, which is higher than the requested {}.", t.count)));
+                return Err(ApiError::new(
+                    ResponseError::InvalidPartitions,
+                    format!(
+                        "Topic currently has {current} partitions, which is higher than the requested {}.",
+                        t.count
+                    ),
+                ));
             }
             if t.count == current {
-                return Err(ApiError::new(ResponseError::InvalidPartitions, format!("Topic already has {current} partitions.")));
+                return Err(ApiError::new(
+                    ResponseError::InvalidPartitions,
+                    format!("Topic already has {current} partitions."),
+                ));
             }
-            if let Some(a) = &t.assignments {
-                if a.len() as i32 != t.count - current {
-                    return Err(ApiError::new(ResponseError::InvalidReplicaAssignment, format!("Increasing the number of partitions by {} but {} assignments provided.", t.count - current, a.len())));
-                }
+            if let Some(a) = &t.assignments
+                && a.len() as i32 != t.count - current
+            {
+                return Err(ApiError::new(
+                    ResponseError::InvalidReplicaAssignment,
+                    format!(
+                        "Increasing the number of partitions by {} but {} assignments provided.",
+                        t.count - current,
+                        a.len()
+                    ),
+                ));
             }
             if !req.validate_only {
                 broker.add_partitions(&topic, t.count)?;

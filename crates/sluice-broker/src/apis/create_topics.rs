@@ -22,23 +22,35 @@ pub(super) fn handle(broker: &Arc<Broker>, req: CreateTopicsRequest, version: i1
         r.replication_factor = -1;
         let outcome = (|| -> Result<(), ApiError> {
             if dupes.contains(&name) {
-                return Err(ApiError::new(ResponseError::InvalidRequest, format!("Create topics request from client contains multiple entries for the topic {name}")));
+                return Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("Create topics request from client contains multiple entries for the topic {name}"),
+                ));
             }
             let mut partitions = t.num_partitions;
             let mut replication = t.replication_factor;
             if !t.assignments.is_empty() {
                 if partitions != -1 || replication != -1 {
-                    return Err(ApiError::new(ResponseError::InvalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time."));
+                    return Err(ApiError::new(
+                        ResponseError::InvalidRequest,
+                        "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
+                    ));
                 }
                 partitions = t.assignments.len() as i32;
                 replication = t.assignments.first().map_or(1, |a| a.broker_ids.len() as i16);
                 let mut idx: Vec<i32> = t.assignments.iter().map(|a| a.partition_index).collect();
                 idx.sort_unstable();
                 if idx.iter().enumerate().any(|(i, p)| *p != i as i32) {
-                    return Err(ApiError::new(ResponseError::InvalidReplicaAssignment, "Partitions should be a consecutive 0-based integer sequence"));
+                    return Err(ApiError::new(
+                        ResponseError::InvalidReplicaAssignment,
+                        "Partitions should be a consecutive 0-based integer sequence",
+                    ));
                 }
                 if t.assignments.iter().any(|a| a.broker_ids.iter().any(|b| b.0 != broker.config.node_id)) {
-                    return Err(ApiError::new(ResponseError::InvalidReplicaAssignment, format!("Replica assignment names brokers other than {}", broker.config.node_id)));
+                    return Err(ApiError::new(
+                        ResponseError::InvalidReplicaAssignment,
+                        format!("Replica assignment names brokers other than {}", broker.config.node_id),
+                    ));
                 }
             }
             if partitions == -1 {
@@ -48,10 +60,16 @@ pub(super) fn handle(broker: &Arc<Broker>, req: CreateTopicsRequest, version: i1
                 replication = 1;
             }
             if partitions < -1 || partitions == 0 {
-                return Err(ApiError::new(ResponseError::InvalidPartitions, "Number of partitions must be larger than 0."));
+                return Err(ApiError::new(
+                    ResponseError::InvalidPartitions,
+                    "Number of partitions must be larger than 0.",
+                ));
             }
             if replication < -1 || replication == 0 {
-                return Err(ApiError::new(ResponseError::InvalidReplicationFactor, "Replication factor must be larger than 0."));
+                return Err(ApiError::new(
+                    ResponseError::InvalidReplicationFactor,
+                    "Replication factor must be larger than 0.",
+                ));
             }
             let mut configs = BTreeMap::new();
             for c in &t.configs {

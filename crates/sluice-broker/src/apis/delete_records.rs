@@ -27,7 +27,9 @@ pub(super) fn handle(broker: &Arc<Broker>, req: DeleteRecordsRequest, _version: 
                     } else {
                         match state.log.delete_records_before(target) {
                             Ok(start) => r.low_watermark = start,
-                            Err(LogError::OffsetOutOfRange { .. }) => r.error_code = ResponseError::OffsetOutOfRange.code(),
+                            Err(LogError::OffsetOutOfRange { .. }) => {
+                                r.error_code = ResponseError::OffsetOutOfRange.code()
+                            }
                             Err(e) => {
                                 tracing::error!(error = %e, "delete records failed");
                                 r.error_code = ResponseError::KafkaStorageError.code();

@@ -25,7 +25,12 @@ pub(super) fn handle(broker: &Arc<Broker>, req: DeleteTopicsRequest, version: i1
         match topic {
             None => {
                 r.name = name.map(|n| TopicName(s(n)));
-                r.error_code = if r.name.is_none() { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition }.code();
+                r.error_code = if r.name.is_none() {
+                    ResponseError::UnknownTopicId
+                } else {
+                    ResponseError::UnknownTopicOrPartition
+                }
+                .code();
             }
             Some(t) => {
                 r.name = Some(TopicName(s(t.name.clone())));

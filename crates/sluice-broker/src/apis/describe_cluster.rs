@@ -17,6 +17,7 @@ pub(super) fn handle(broker: &Arc<Broker>, req: DescribeClusterRequest, _version
     b.host = s(broker.advertised_host.clone());
     b.port = broker.advertised_port;
     resp.brokers = vec![b];
-    resp.cluster_authorized_operations = if req.include_cluster_authorized_operations { CLUSTER_OPERATIONS } else { i32::MIN };
+    resp.cluster_authorized_operations =
+        if req.include_cluster_authorized_operations { CLUSTER_OPERATIONS } else { i32::MIN };
     resp
 }

@@ -76,8 +76,18 @@ pub fn supported(api: ApiKey) -> Option<(i16, i16)> {
         // v0–v2 (pre record-batch) are answered with UNSUPPORTED_VERSION.
         Produce => (0, 12),
         Fetch => (4, 17),
-        ApiVersions | Metadata | ListOffsets | CreateTopics | DeleteTopics | CreatePartitions | DescribeConfigs
-        | AlterConfigs | IncrementalAlterConfigs | DescribeCluster | OffsetForLeaderEpoch | DeleteRecords
+        ApiVersions
+        | Metadata
+        | ListOffsets
+        | CreateTopics
+        | DeleteTopics
+        | CreatePartitions
+        | DescribeConfigs
+        | AlterConfigs
+        | IncrementalAlterConfigs
+        | DescribeCluster
+        | OffsetForLeaderEpoch
+        | DeleteRecords
         | InitProducerId => (crate_range.min, crate_range.max),
         _ => return None,
     };
@@ -120,7 +130,12 @@ pub async fn handle(broker: &Arc<Broker>, mut body: Bytes, out: &mut BytesMut) -
     encode_response(api, &header, &response, out)
 }
 
-fn encode_response(api: ApiKey, header: &RequestHeader, response: &ResponseKind, out: &mut BytesMut) -> Result<(), RequestError> {
+fn encode_response(
+    api: ApiKey,
+    header: &RequestHeader,
+    response: &ResponseKind,
+    out: &mut BytesMut,
+) -> Result<(), RequestError> {
     let version = header.request_api_version;
     let enc_err = |e: String| RequestError::Encode { api, version, reason: e };
     let start = out.len();

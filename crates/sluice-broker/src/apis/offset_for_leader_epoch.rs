@@ -6,7 +6,11 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset,
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 use std::sync::Arc;
 
-pub(super) fn handle(broker: &Arc<Broker>, req: OffsetForLeaderEpochRequest, _version: i16) -> OffsetForLeaderEpochResponse {
+pub(super) fn handle(
+    broker: &Arc<Broker>,
+    req: OffsetForLeaderEpochRequest,
+    _version: i16,
+) -> OffsetForLeaderEpochResponse {
     let mut resp = OffsetForLeaderEpochResponse::default();
     for t in req.topics {
         let topic = broker.topic(t.topic.0.as_str());
@@ -21,7 +25,7 @@ pub(super) fn handle(broker: &Arc<Broker>, req: OffsetForLeaderEpochRequest, _ve
                 None => e.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 Some(_) if p.current_leader_epoch > 0 => e.error_code = ResponseError::UnknownLeaderEpoch.code(),
                 Some(part) => {
-                    if p.leader_epoch >= 0 && p.leader_epoch <= 0 {
+                    if p.leader_epoch == 0 {
                         e.leader_epoch = 0;
                         e.end_offset = lock(&part.state).log.log_end_offset();
                     }

@@ -76,7 +76,8 @@ fn batch_error(e: BatchError) -> ApiError {
 
 fn append(broker: &Broker, topic: &Topic, index: i32, records: Option<Bytes>) -> Result<Appended, ApiError> {
     let partition = topic.partition(index).ok_or(ApiError::from(ResponseError::UnknownTopicOrPartition))?;
-    let records = records.ok_or_else(|| ApiError::new(ResponseError::CorruptMessage, "produce request without records"))?;
+    let records =
+        records.ok_or_else(|| ApiError::new(ResponseError::CorruptMessage, "produce request without records"))?;
     let mut walk = batch::walk(&records);
     let header: BatchHeader = match walk.next() {
         None => return Err(ApiError::new(ResponseError::CorruptMessage, "produce request with an empty record set")),
@@ -92,7 +93,10 @@ fn append(broker: &Broker, topic: &Topic, index: i32, records: Option<Bytes>) ->
     if header.total_len() as i64 > max {
         return Err(ApiError::new(
             ResponseError::MessageTooLarge,
-            format!("The record batch is {} bytes, larger than the topic's max.message.bytes {max}", header.total_len()),
+            format!(
+                "The record batch is {} bytes, larger than the topic's max.message.bytes {max}",
+                header.total_len()
+            ),
         ));
     }
     let now = now_ms();
@@ -103,13 +107,19 @@ fn append(broker: &Broker, topic: &Topic, index: i32, records: Option<Bytes>) ->
         if header.max_timestamp.saturating_sub(now) > after_max {
             return Err(ApiError::new(
                 ResponseError::InvalidTimestamp,
-                format!("Timestamp {} is more than message.timestamp.after.max.ms={after_max} in the future", header.max_timestamp),
+                format!(
+                    "Timestamp {} is more than message.timestamp.after.max.ms={after_max} in the future",
+                    header.max_timestamp
+                ),
             ));
         }
         if header.base_timestamp >= 0 && now.saturating_sub(header.base_timestamp) > before_max {
             return Err(ApiError::new(
                 ResponseError::InvalidTimestamp,
-                format!("Timestamp {} is more than message.timestamp.before.max.ms={before_max} in the past", header.base_timestamp),
+                format!(
+                    "Timestamp {} is more than message.timestamp.before.max.ms={before_max} in the past",
+                    header.base_timestamp
+                ),
             ));
         }
     }
@@ -124,7 +134,12 @@ fn append(broker: &Broker, topic: &Topic, index: i32, records: Option<Bytes>) ->
     let mut state = lock(&partition.state);
     match state.producers.check(&header) {
         SequenceCheck::Duplicate { base_offset } => {
-            return Ok(Appended { appended: false, base_offset, log_append_time, log_start_offset: state.log.log_start_offset() });
+            return Ok(Appended {
+                appended: false,
+                base_offset,
+                log_append_time,
+                log_start_offset: state.log.log_start_offset(),
+            });
         }
         SequenceCheck::Reject(code) => {
             return Err(ApiError {
@@ -142,7 +157,12 @@ fn append(broker: &Broker, topic: &Topic, index: i32, records: Option<Bytes>) ->
         ApiError::new(ResponseError::KafkaStorageError, e.to_string())
     })?;
     state.producers.record(&header, info.base_offset);
-    Ok(Appended { appended: true, base_offset: info.base_offset, log_append_time, log_start_offset: state.log.log_start_offset() })
+    Ok(Appended {
+        appended: true,
+        base_offset: info.base_offset,
+        log_append_time,
+        log_start_offset: state.log.log_start_offset(),
+    })
 }
 
 /// Answers Produce v0–v2 (pre record-batch) with UNSUPPORTED_VERSION for every partition, in

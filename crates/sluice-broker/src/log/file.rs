@@ -146,10 +146,7 @@ fn beats(cur: Option<TsOffset>, ts: i64) -> bool {
 }
 
 fn io_err(path: &Path, source: io::Error) -> LogError {
-    LogError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    LogError::Io { path: path.to_path_buf(), source }
 }
 
 trait At<T> {
@@ -237,10 +234,7 @@ fn encode_times(entries: &[(i64, u32)]) -> Vec<u8> {
 fn read_offset_entry(f: &File, i: u64) -> io::Result<(u32, u32)> {
     let mut b = [0u8; OFFSET_ENTRY as usize];
     f.read_exact_at(&mut b, i * OFFSET_ENTRY)?;
-    Ok((
-        u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-        u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
-    ))
+    Ok((u32::from_be_bytes([b[0], b[1], b[2], b[3]]), u32::from_be_bytes([b[4], b[5], b[6], b[7]])))
 }
 
 fn read_time_entry(f: &File, i: u64) -> io::Result<(i64, u32)> {
@@ -248,19 +242,12 @@ fn read_time_entry(f: &File, i: u64) -> io::Result<(i64, u32)> {
     f.read_exact_at(&mut b, i * TIME_ENTRY)?;
     let mut ts = [0u8; 8];
     ts.copy_from_slice(&b[..8]);
-    Ok((
-        i64::from_be_bytes(ts),
-        u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
-    ))
+    Ok((i64::from_be_bytes(ts), u32::from_be_bytes([b[8], b[9], b[10], b[11]])))
 }
 
 /// The last of `n` entries for which `le(entry)` holds, assuming it holds for a prefix; each
 /// returned entry has been checked with `le`.
-fn search_file<E: Copy>(
-    n: u64,
-    read: impl Fn(u64) -> io::Result<E>,
-    le: impl Fn(&E) -> bool,
-) -> io::Result<Option<E>> {
+fn search_file<E: Copy>(n: u64, read: impl Fn(u64) -> io::Result<E>, le: impl Fn(&E) -> bool) -> io::Result<Option<E>> {
     let (mut lo, mut hi, mut best) = (0, n, None);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
@@ -306,11 +293,7 @@ fn scan_headers(
                 return Err(invalid(format!("truncated batch header at position {pos}")));
             }
             // Large batches (one header per fill): read a page; small ones: bigger chunks.
-            chunk = if parsed_since_fill <= 1 {
-                4096
-            } else {
-                (chunk * 2).min(SCAN_CHUNK)
-            };
+            chunk = if parsed_since_fill <= 1 { 4096 } else { (chunk * 2).min(SCAN_CHUNK) };
             let want = (chunk as u64).min(to - pos).max(HEADER_LEN as u64);
             buf.resize(want as usize, 0);
             file.read_exact_at(&mut buf, pos)?;
@@ -318,21 +301,16 @@ fn scan_headers(
             parsed_since_fill = 0;
         }
         let at = (pos - buf_at) as usize;
-        let h = BatchHeader::parse(&buf[at..])
-            .map_err(|e| invalid(format!("bad batch header at position {pos}: {e}")))?;
+        let h =
+            BatchHeader::parse(&buf[at..]).map_err(|e| invalid(format!("bad batch header at position {pos}: {e}")))?;
         parsed_since_fill += 1;
         let len = h.total_len() as u64;
         if len < HEADER_LEN as u64 || pos + len > to {
-            return Err(invalid(format!(
-                "bad batch length {} at position {pos}",
-                h.batch_length
-            )));
+            return Err(invalid(format!("bad batch length {} at position {pos}", h.batch_length)));
         }
         if h.base_offset < 0
             || h.last_offset_delta < 0
-            || h.base_offset
-                .checked_add(i64::from(h.last_offset_delta))
-                .is_none()
+            || h.base_offset.checked_add(i64::from(h.last_offset_delta)).is_none()
         {
             return Err(invalid(format!("bad batch offsets at position {pos}")));
         }
@@ -396,14 +374,7 @@ impl ActiveIndex {
 }
 
 /// Accounts for a batch stored at `pos` of the segment starting at `base`.
-fn track(
-    base: i64,
-    stats: &mut Stats,
-    index: Option<&mut ActiveIndex>,
-    pos: u64,
-    h: &BatchHeader,
-    interval: u64,
-) {
+fn track(base: i64, stats: &mut Stats, index: Option<&mut ActiveIndex>, pos: u64, h: &BatchHeader, interval: u64) {
     let len = h.total_len() as u64;
     if beats(stats.max_ts, h.max_timestamp) {
         stats.max_ts = Some((h.max_timestamp, h.last_offset()));
@@ -430,20 +401,14 @@ impl Segment {
         Segment {
             base,
             file,
-            stats: Stats {
-                size: 0,
-                next_offset: base,
-                max_ts: None,
-                live_max: None,
-            },
+            stats: Stats { size: 0, next_offset: base, max_ts: None, live_max: None },
             active: Some(ActiveIndex::default()),
         }
     }
 
     /// Whether a batch of `len` bytes ending at `last_offset` must go to a new segment.
     fn must_roll(&self, len: u64, last_offset: i64, cap: u64) -> bool {
-        self.stats.size > 0
-            && (self.stats.size + len > cap || last_offset - self.base > MAX_OFFSET_SPAN)
+        self.stats.size > 0 && (self.stats.size + len > cap || last_offset - self.base > MAX_OFFSET_SPAN)
     }
 
     /// Index entry at or before relative offset `rel`: `(relative offset, position)`.
@@ -636,10 +601,7 @@ impl FileLog {
             next = h.last_offset() + 1;
         }
         if spans.is_empty() {
-            return Ok(AppendInfo {
-                base_offset: base,
-                last_offset: base - 1,
-            });
+            return Ok(AppendInfo { base_offset: base, last_offset: base - 1 });
         }
         let snapshot = self.snapshot();
         if let Err(e) = self.write_batches(buf, &spans) {
@@ -650,26 +612,16 @@ impl FileLog {
         for seg in &mut self.segments[..last] {
             seg.active = None;
         }
-        Ok(AppendInfo {
-            base_offset: base,
-            last_offset: next - 1,
-        })
+        Ok(AppendInfo { base_offset: base, last_offset: next - 1 })
     }
 
-    fn write_batches(
-        &mut self,
-        buf: &[u8],
-        spans: &[(usize, BatchHeader)],
-    ) -> Result<(), LogError> {
+    fn write_batches(&mut self, buf: &[u8], spans: &[(usize, BatchHeader)]) -> Result<(), LogError> {
         let cap = self.config.segment_bytes.min(MAX_SEGMENT_BYTES);
         let interval = self.config.index_interval_bytes;
         let mut i = 0;
         while i < spans.len() {
             let (_, h) = &spans[i];
-            if self
-                .active()
-                .must_roll(h.total_len() as u64, h.last_offset(), cap)
-            {
+            if self.active().must_roll(h.total_len() as u64, h.last_offset(), cap) {
                 self.roll(h.base_offset)?;
             }
             let seg = self.segments.last_mut().expect("segments are never empty");
@@ -690,14 +642,7 @@ impl FileLog {
                 .write_all_at(&buf[from..to], at)
                 .map_err(|e| io_err(&seg_path(&self.dir, seg.base, LOG_EXT), e))?;
             for (p, h) in &spans[i..j] {
-                track(
-                    seg.base,
-                    &mut seg.stats,
-                    seg.active.as_mut(),
-                    at + (p - from) as u64,
-                    h,
-                    interval,
-                );
+                track(seg.base, &mut seg.stats, seg.active.as_mut(), at + (p - from) as u64, h, interval);
                 if beats(self.max, h.max_timestamp) {
                     self.max = Some((h.max_timestamp, h.last_offset()));
                 }
@@ -708,11 +653,7 @@ impl FileLog {
         match self.config.flush {
             FlushPolicy::Os => Ok(()),
             FlushPolicy::EveryAppend => self.sync(),
-            FlushPolicy::IntervalMs(ms)
-                if self.last_sync.elapsed() >= Duration::from_millis(ms) =>
-            {
-                self.sync()
-            }
+            FlushPolicy::IntervalMs(ms) if self.last_sync.elapsed() >= Duration::from_millis(ms) => self.sync(),
             FlushPolicy::IntervalMs(_) => Ok(()),
         }
     }
@@ -741,10 +682,7 @@ impl FileLog {
     /// Undoes a failed append (best effort: failures here are logged).
     fn revert(&mut self, s: Snapshot) {
         while self.segments.len() > s.segments {
-            let seg = self
-                .segments
-                .pop()
-                .expect("more segments than the snapshot");
+            let seg = self.segments.pop().expect("more segments than the snapshot");
             drop(seg.file);
             if let Err(e) = remove_segment_files(&self.dir, seg.base) {
                 tracing::warn!(error = %e, "cannot remove a segment rolled by a failed append");
@@ -786,19 +724,12 @@ impl FileLog {
     pub(crate) fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
         let end = self.end();
         if offset < self.start || offset > end {
-            return Err(LogError::OffsetOutOfRange {
-                offset,
-                start: self.start,
-                end,
-            });
+            return Err(LogError::OffsetOutOfRange { offset, start: self.start, end });
         }
         if offset == end {
             return Ok(ReadResult::default());
         }
-        let mut i = self
-            .segments
-            .partition_point(|s| s.base <= offset)
-            .saturating_sub(1);
+        let mut i = self.segments.partition_point(|s| s.base <= offset).saturating_sub(1);
         let mut pos = {
             let seg = &self.segments[i];
             seg.locate(&self.dir, offset).at(&self.log_path(seg))?
@@ -812,11 +743,7 @@ impl FileLog {
                 if !whole && !out.is_empty() && budget < HEADER_LEN as u64 {
                     break;
                 }
-                let n = if whole {
-                    remaining
-                } else {
-                    budget.max(HEADER_LEN as u64).min(remaining)
-                };
+                let n = if whole { remaining } else { budget.max(HEADER_LEN as u64).min(remaining) };
                 let path = self.log_path(seg);
                 let old = out.len();
                 out.resize(old + n as usize, 0);
@@ -829,20 +756,12 @@ impl FileLog {
             i += 1;
             pos = 0;
         }
-        Ok(ReadResult {
-            bytes: Bytes::from(out),
-        })
+        Ok(ReadResult { bytes: Bytes::from(out) })
     }
 
     /// `out[old..]` holds bytes read from `pos`: cuts them to whole batches, or completes the first
     /// batch when `out` had nothing before and it does not fit.
-    fn keep_whole_batches(
-        &self,
-        seg: &Segment,
-        pos: u64,
-        old: usize,
-        out: &mut Vec<u8>,
-    ) -> io::Result<()> {
+    fn keep_whole_batches(&self, seg: &Segment, pos: u64, old: usize, out: &mut Vec<u8>) -> io::Result<()> {
         let mut p = old;
         let mut first_len = None;
         while p + HEADER_LEN <= out.len() {
@@ -865,8 +784,7 @@ impl FileLog {
             }
             let have = out.len();
             out.resize(len, 0);
-            seg.file
-                .read_exact_at(&mut out[have..], pos + have as u64)?;
+            seg.file.read_exact_at(&mut out[have..], pos + have as u64)?;
             return Ok(());
         }
         out.truncate(p);
@@ -885,10 +803,7 @@ impl FileLog {
         self.segments.iter().map(|s| s.stats.size).sum()
     }
 
-    pub(crate) fn offset_for_timestamp(
-        &self,
-        timestamp: i64,
-    ) -> Result<Option<(i64, i64)>, LogError> {
+    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
         for seg in &self.segments {
             if seg.stats.live_max.is_none_or(|(m, _)| m < timestamp) {
                 continue;
@@ -914,10 +829,7 @@ impl FileLog {
             }
             if found.is_none() {
                 let pos = seg.locate(&self.dir, live_from).at(&path)?;
-                found = self
-                    .first_at_or_after(seg, pos, None, timestamp)
-                    .at(&path)?
-                    .flatten();
+                found = self.first_at_or_after(seg, pos, None, timestamp).at(&path)?.flatten();
             }
             if found.is_some() {
                 return Ok(found);
@@ -959,11 +871,7 @@ impl FileLog {
     pub(crate) fn delete_records_before(&mut self, offset: i64) -> Result<i64, LogError> {
         let end = self.end();
         if offset > end {
-            return Err(LogError::OffsetOutOfRange {
-                offset,
-                start: self.start,
-                end,
-            });
+            return Err(LogError::OffsetOutOfRange { offset, start: self.start, end });
         }
         if offset > self.start {
             let path = self.dir.join(LOG_START_FILE);
@@ -979,10 +887,7 @@ impl FileLog {
     /// Deletes the older segments holding only offsets below the log start.
     fn delete_segments_below_start(&mut self) -> Result<(), LogError> {
         let last = self.segments.len() - 1;
-        let n = self.segments[..last]
-            .iter()
-            .take_while(|s| s.stats.next_offset <= self.start)
-            .count();
+        let n = self.segments[..last].iter().take_while(|s| s.stats.next_offset <= self.start).count();
         self.delete_oldest(n)
     }
 
@@ -1048,9 +953,7 @@ impl FileLog {
         let mut n = 0;
         while n + 1 < self.segments.len() {
             let s = &self.segments[n].stats;
-            let too_old = retention_ms >= 0
-                && s.max_ts
-                    .is_none_or(|(ts, _)| now_ms.saturating_sub(ts) > retention_ms);
+            let too_old = retention_ms >= 0 && s.max_ts.is_none_or(|(ts, _)| now_ms.saturating_sub(ts) > retention_ms);
             let too_big = retention_bytes >= 0 && total > retention_bytes as u64;
             if !(too_old || too_big) {
                 break;
@@ -1082,11 +985,7 @@ impl FileLog {
                 continue;
             }
             let path = self.log_path(seg);
-            let from = if seg.base < self.start {
-                seg.locate(&self.dir, self.start).at(&path)?
-            } else {
-                0
-            };
+            let from = if seg.base < self.start { seg.locate(&self.dir, self.start).at(&path)? } else { 0 };
             scan_headers(&seg.file, from, seg.stats.size, |_, h| {
                 if h.last_offset() >= self.start {
                     f(h);
@@ -1169,13 +1068,7 @@ fn read_log_start(dir: &Path) -> Result<Option<i64>, LogError> {
 /// A new empty segment file (replacing any leftover with that name).
 fn create_segment(dir: &Path, base: i64) -> Result<Segment, LogError> {
     let path = seg_path(dir, base, LOG_EXT);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .at(&path)?;
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).at(&path)?;
     remove_if_exists(&seg_path(dir, base, INDEX_EXT))?;
     remove_if_exists(&seg_path(dir, base, TIME_INDEX_EXT))?;
     Ok(Segment::empty(base, file))
@@ -1184,35 +1077,16 @@ fn create_segment(dir: &Path, base: i64) -> Result<Segment, LogError> {
 /// Opens a segment: from its index files when `trust_indexes` and they agree with the log,
 /// otherwise by walking it (the in-memory indexes are then rebuilt and `active` is `Some`).
 /// Returns whether the file was cut short.
-fn load_segment(
-    dir: &Path,
-    base: i64,
-    config: &LogConfig,
-    trust_indexes: bool,
-) -> Result<(Segment, bool), LogError> {
+fn load_segment(dir: &Path, base: i64, config: &LogConfig, trust_indexes: bool) -> Result<(Segment, bool), LogError> {
     let path = seg_path(dir, base, LOG_EXT);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .at(&path)?;
+    let file = OpenOptions::new().read(true).write(true).open(&path).at(&path)?;
     let size = file.metadata().at(&path)?.len();
     let mut file = file;
     if trust_indexes {
         match load_indexed(dir, base, &file, size) {
             Ok(Some((next_offset, max_ts))) => {
-                let stats = Stats {
-                    size,
-                    next_offset,
-                    max_ts,
-                    live_max: max_ts,
-                };
-                let seg = Segment {
-                    base,
-                    file,
-                    stats,
-                    active: None,
-                };
+                let stats = Stats { size, next_offset, max_ts, live_max: max_ts };
+                let seg = Segment { base, file, stats, active: None };
                 // The time index's last entry must be the batch holding the segment's maximum.
                 match seg.holds_max(dir) {
                     Ok(true) => return Ok((seg, false)),
@@ -1228,21 +1102,13 @@ fn load_segment(
         }
         tracing::warn!(path = %path.display(), "index files missing or inconsistent; rebuilding them from the log");
     }
-    let mut stats = Stats {
-        size: 0,
-        next_offset: base,
-        max_ts: None,
-        live_max: None,
-    };
+    let mut stats = Stats { size: 0, next_offset: base, max_ts: None, live_max: None };
     let mut index = ActiveIndex::default();
     let interval = config.index_interval_bytes;
     let (valid, why) = walk_file(&file, size, |pos, h| {
         let len = h.total_len() as u64;
         if h.base_offset != stats.next_offset {
-            return Err(format!(
-                "batch at offset {} where {} was expected",
-                h.base_offset, stats.next_offset
-            ));
+            return Err(format!("batch at offset {} where {} was expected", h.base_offset, stats.next_offset));
         }
         if pos > 0 && (h.last_offset() - base > MAX_OFFSET_SPAN || pos + len > MAX_SEGMENT_BYTES) {
             return Err("segment larger than an index can address".into());
@@ -1258,31 +1124,16 @@ fn load_segment(
         file.set_len(valid).at(&path)?;
         file.sync_all().at(&path)?;
     }
-    Ok((
-        Segment {
-            base,
-            file,
-            stats,
-            active: Some(index),
-        },
-        cut,
-    ))
+    Ok((Segment { base, file, stats, active: Some(index) }, cut))
 }
 
 /// Checks an older segment's index files against its log: `(next offset, max timestamp)` when
 /// they agree, `None` when the segment must be walked.
-fn load_indexed(
-    dir: &Path,
-    base: i64,
-    file: &File,
-    size: u64,
-) -> io::Result<Option<(i64, Option<TsOffset>)>> {
-    let Some((index, n_offsets)) = open_index(&seg_path(dir, base, INDEX_EXT), OFFSET_ENTRY)?
-    else {
+fn load_indexed(dir: &Path, base: i64, file: &File, size: u64) -> io::Result<Option<(i64, Option<TsOffset>)>> {
+    let Some((index, n_offsets)) = open_index(&seg_path(dir, base, INDEX_EXT), OFFSET_ENTRY)? else {
         return Ok(None);
     };
-    let Some((times, n_times)) = open_index(&seg_path(dir, base, TIME_INDEX_EXT), TIME_ENTRY)?
-    else {
+    let Some((times, n_times)) = open_index(&seg_path(dir, base, TIME_INDEX_EXT), TIME_ENTRY)? else {
         return Ok(None);
     };
     if index.metadata()?.len() % OFFSET_ENTRY != 0 || times.metadata()?.len() % TIME_ENTRY != 0 {
@@ -1330,14 +1181,8 @@ fn finalize_index(dir: &Path, seg: &mut Segment) -> Result<(), LogError> {
     if let Some((ts, off)) = seg.stats.max_ts {
         ix.push_time(ts, (off - seg.base) as u32);
     }
-    write_atomic(
-        &seg_path(dir, seg.base, INDEX_EXT),
-        &encode_offsets(&ix.offsets),
-    )?;
-    write_atomic(
-        &seg_path(dir, seg.base, TIME_INDEX_EXT),
-        &encode_times(&ix.times),
-    )?;
+    write_atomic(&seg_path(dir, seg.base, INDEX_EXT), &encode_offsets(&ix.offsets))?;
+    write_atomic(&seg_path(dir, seg.base, TIME_INDEX_EXT), &encode_times(&ix.times))?;
     ix.persisted_offsets = ix.offsets.len();
     ix.persisted_times = ix.times.len();
     ix.rewrite = false;
@@ -1357,21 +1202,13 @@ fn persist_index(dir: &Path, seg: &mut Segment, full: bool) -> Result<(), LogErr
     if full || ix.persisted_offsets < ix.offsets.len() {
         let from = ix.persisted_offsets;
         let bytes = encode_offsets(&ix.offsets[from..]);
-        write_tail(
-            &seg_path(dir, seg.base, INDEX_EXT),
-            &bytes,
-            from as u64 * OFFSET_ENTRY,
-        )?;
+        write_tail(&seg_path(dir, seg.base, INDEX_EXT), &bytes, from as u64 * OFFSET_ENTRY)?;
         ix.persisted_offsets = ix.offsets.len();
     }
     if full || ix.persisted_times < ix.times.len() {
         let from = ix.persisted_times;
         let bytes = encode_times(&ix.times[from..]);
-        write_tail(
-            &seg_path(dir, seg.base, TIME_INDEX_EXT),
-            &bytes,
-            from as u64 * TIME_ENTRY,
-        )?;
+        write_tail(&seg_path(dir, seg.base, TIME_INDEX_EXT), &bytes, from as u64 * TIME_ENTRY)?;
         ix.persisted_times = ix.times.len();
     }
     ix.rewrite = false;
@@ -1379,12 +1216,7 @@ fn persist_index(dir: &Path, seg: &mut Segment, full: bool) -> Result<(), LogErr
 }
 
 fn write_tail(path: &Path, bytes: &[u8], at: u64) -> Result<(), LogError> {
-    let f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .at(path)?;
+    let f = OpenOptions::new().write(true).create(true).truncate(false).open(path).at(path)?;
     f.write_all_at(bytes, at).at(path)?;
     f.set_len(at + bytes.len() as u64).at(path)
 }

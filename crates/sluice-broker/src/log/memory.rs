@@ -81,10 +81,7 @@ impl MemoryLog {
         self.size
     }
 
-    pub(crate) fn offset_for_timestamp(
-        &self,
-        timestamp: i64,
-    ) -> Result<Option<(i64, i64)>, LogError> {
+    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
         Ok(self
             .batches
             .iter()
@@ -145,10 +142,7 @@ impl MemoryLog {
         Ok(())
     }
 
-    pub(crate) fn for_each_header(
-        &self,
-        f: &mut dyn FnMut(&BatchHeader),
-    ) -> Result<(), LogError> {
+    pub(crate) fn for_each_header(&self, f: &mut dyn FnMut(&BatchHeader)) -> Result<(), LogError> {
         self.batches.iter().for_each(|s| f(&s.header));
         Ok(())
     }
@@ -164,8 +158,7 @@ mod tests {
     use sluice_wire::batch::build;
 
     fn batch(n: usize, ts: i64) -> Vec<u8> {
-        let recs: Vec<(Option<&[u8]>, Option<&[u8]>, i64)> =
-            (0..n).map(|_| (None, Some(&b"v"[..]), ts)).collect();
+        let recs: Vec<sluice_wire::batch::SimpleRecord<'_>> = (0..n).map(|_| (None, Some(&b"v"[..]), ts)).collect();
         build(0, &recs, (-1, -1, -1), 0)
     }
 

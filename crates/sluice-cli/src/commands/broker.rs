@@ -14,7 +14,9 @@ pub(crate) fn resolve(args: &BrokerArgs) -> anyhow::Result<BrokerConfig> {
         "always" => FlushPolicy::EveryAppend,
         ms => match ms.parse::<u64>() {
             Ok(n) if n > 0 => FlushPolicy::IntervalMs(n),
-            _ => bail!("--flush {ms:?} is not a flush policy; use `os`, `always` or a period in milliseconds such as 1000"),
+            _ => bail!(
+                "--flush {ms:?} is not a flush policy; use `os`, `always` or a period in milliseconds such as 1000"
+            ),
         },
     };
     if args.num_partitions < 1 {
@@ -27,8 +29,11 @@ pub(crate) fn resolve(args: &BrokerArgs) -> anyhow::Result<BrokerConfig> {
         None => (String::new(), 0),
         Some(a) => {
             let a = a.strip_prefix("PLAINTEXT://").unwrap_or(a);
-            let (h, p) = a.rsplit_once(':').with_context(|| format!("--advertised-listener {a:?} needs HOST:PORT, e.g. 127.0.0.1:9092"))?;
-            let port = p.parse::<u16>().with_context(|| format!("--advertised-listener {a:?}: {p:?} is not a port number"))?;
+            let (h, p) = a
+                .rsplit_once(':')
+                .with_context(|| format!("--advertised-listener {a:?} needs HOST:PORT, e.g. 127.0.0.1:9092"))?;
+            let port =
+                p.parse::<u16>().with_context(|| format!("--advertised-listener {a:?}: {p:?} is not a port number"))?;
             (h.trim_matches(['[', ']']).to_string(), port)
         }
     };
@@ -53,14 +58,18 @@ pub(crate) fn resolve(args: &BrokerArgs) -> anyhow::Result<BrokerConfig> {
 pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let config = resolve(&args)?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| {
-        format!("cannot listen on {}: is another broker running there? pick another with --listen 127.0.0.1:PORT", args.listen)
+        format!(
+            "cannot listen on {}: is another broker running there? pick another with --listen 127.0.0.1:PORT",
+            args.listen
+        )
     })?;
     let local = listener.local_addr()?;
     let storage = match &config.data_dir {
         Some(d) => format!("data in {}", d.display()),
         None => "in memory".to_string(),
     };
-    let handle = sluice_broker::start(listener, config).with_context(|| format!("cannot open the broker's data ({storage})"))?;
+    let handle =
+        sluice_broker::start(listener, config).with_context(|| format!("cannot open the broker's data ({storage})"))?;
     println!("sluice broker listening on {local} (advertised as {}), {storage}", handle.bootstrap());
     let _ = std::io::stdout().flush();
     super::shutdown_signal().await;

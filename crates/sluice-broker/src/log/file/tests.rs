@@ -8,9 +8,7 @@ use sluice_wire::batch::build;
 fn batch_v(n: usize, ts: i64, value_len: usize) -> Vec<u8> {
     let value = vec![b'x'; value_len];
     type Record<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);
-    let recs: Vec<Record<'_>> = (0..n)
-        .map(|i| (None, Some(&value[..]), ts + i as i64))
-        .collect();
+    let recs: Vec<Record<'_>> = (0..n).map(|i| (None, Some(&value[..]), ts + i as i64)).collect();
     build(0, &recs, (-1, -1, -1), 0)
 }
 
@@ -19,11 +17,7 @@ fn batch(n: usize, ts: i64) -> Vec<u8> {
 }
 
 fn cfg(segment_bytes: u64, index_interval_bytes: u64) -> LogConfig {
-    LogConfig {
-        segment_bytes,
-        index_interval_bytes,
-        flush: FlushPolicy::Os,
-    }
+    LogConfig { segment_bytes, index_interval_bytes, flush: FlushPolicy::Os }
 }
 
 fn open(dir: &Path, config: &LogConfig) -> FileLog {
@@ -46,12 +40,7 @@ fn files(dir: &Path, ext: &str) -> Vec<String> {
 
 fn append_file(path: &Path, bytes: &[u8]) {
     use std::io::Write;
-    fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
+    fs::OpenOptions::new().append(true).open(path).unwrap().write_all(bytes).unwrap();
 }
 
 /// Appends `count` batches of 1..=3 records to both logs; returns the stored batches.
@@ -77,26 +66,12 @@ fn assert_same(file: &FileLog, mem: &MemoryLog) {
         for max in [0, 1, 100, 250, 1000, usize::MAX] {
             match (file.read(offset, max), mem.read(offset, max)) {
                 (Ok(f), Ok(m)) => assert_eq!(f.bytes, m.bytes, "read({offset}, {max})"),
-                (
-                    Err(LogError::OffsetOutOfRange { .. }),
-                    Err(LogError::OffsetOutOfRange { .. }),
-                ) => {}
+                (Err(LogError::OffsetOutOfRange { .. }), Err(LogError::OffsetOutOfRange { .. })) => {}
                 (f, m) => panic!("read({offset}, {max}): file {f:?}, memory {m:?}"),
             }
         }
     }
-    for ts in [
-        i64::MIN,
-        0,
-        999,
-        1000,
-        1001,
-        1015,
-        1042,
-        1100,
-        5000,
-        i64::MAX,
-    ] {
+    for ts in [i64::MIN, 0, 999, 1000, 1001, 1015, 1042, 1100, 5000, i64::MAX] {
         assert_eq!(
             file.offset_for_timestamp(ts).unwrap(),
             mem.offset_for_timestamp(ts).unwrap(),
@@ -116,18 +91,11 @@ fn append_and_read_across_segments() {
     let mut log = open(dir.path(), &config);
     let mut mem = MemoryLog::new();
     let stored = fill(&mut log, &mut mem, 20);
-    assert!(
-        files(dir.path(), "log").len() >= 5,
-        "{:?}",
-        files(dir.path(), "log")
-    );
+    assert!(files(dir.path(), "log").len() >= 5, "{:?}", files(dir.path(), "log"));
     assert_eq!(files(dir.path(), "log")[0], "00000000000000000000.log");
     assert_eq!(log.log_end_offset(), 39);
     assert_eq!(log.read(0, usize::MAX).unwrap().bytes, stored.concat());
-    assert_eq!(
-        log.size_bytes(),
-        stored.iter().map(|b| b.len() as u64).sum::<u64>()
-    );
+    assert_eq!(log.size_bytes(), stored.iter().map(|b| b.len() as u64).sum::<u64>());
     // Segment files are named by their first offset and hold whole batches.
     for name in files(dir.path(), "log") {
         let base: i64 = name[..20].parse().unwrap();
@@ -152,18 +120,8 @@ fn read_inside_a_batch_returns_the_whole_batch() {
         assert_eq!(h[0].base_offset, offset / 4 * 4);
     }
     assert!(log.read(20, 100).unwrap().bytes.is_empty());
-    assert!(matches!(
-        log.read(21, 100),
-        Err(LogError::OffsetOutOfRange {
-            offset: 21,
-            start: 0,
-            end: 20
-        })
-    ));
-    assert!(matches!(
-        log.read(-1, 100),
-        Err(LogError::OffsetOutOfRange { .. })
-    ));
+    assert!(matches!(log.read(21, 100), Err(LogError::OffsetOutOfRange { offset: 21, start: 0, end: 20 })));
+    assert!(matches!(log.read(-1, 100), Err(LogError::OffsetOutOfRange { .. })));
 }
 
 #[test]
@@ -176,45 +134,20 @@ fn max_bytes_returns_whole_batches_and_crosses_segments() {
         log.append(&mut batch(1, 5)).unwrap();
     }
     assert_eq!(files(dir.path(), "log").len(), 3);
-    assert_eq!(
-        log.read(0, 0).unwrap().bytes.len(),
-        one,
-        "one batch even if max_bytes is 0"
-    );
+    assert_eq!(log.read(0, 0).unwrap().bytes.len(), one, "one batch even if max_bytes is 0");
     assert_eq!(log.read(0, one - 1).unwrap().bytes.len(), one);
     assert_eq!(log.read(0, 2 * one + one / 2).unwrap().bytes.len(), 2 * one);
     // From the middle of a segment into the next ones.
     let r = log.read(1, 3 * one).unwrap();
-    assert_eq!(
-        headers(&r.bytes)
-            .iter()
-            .map(|h| h.base_offset)
-            .collect::<Vec<_>>(),
-        [1, 2, 3]
-    );
+    assert_eq!(headers(&r.bytes).iter().map(|h| h.base_offset).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(log.read(1, usize::MAX).unwrap().bytes.len(), 5 * one);
     // A batch larger than segment_bytes goes alone into a segment.
     let big = log.append(&mut batch_v(3, 5, 500)).unwrap();
-    assert_eq!(
-        big,
-        AppendInfo {
-            base_offset: 6,
-            last_offset: 8
-        }
-    );
-    assert_eq!(
-        files(dir.path(), "log").last().unwrap(),
-        "00000000000000000006.log"
-    );
-    assert_eq!(
-        log.read(7, 10).unwrap().bytes.len(),
-        batch_v(3, 5, 500).len()
-    );
+    assert_eq!(big, AppendInfo { base_offset: 6, last_offset: 8 });
+    assert_eq!(files(dir.path(), "log").last().unwrap(), "00000000000000000006.log");
+    assert_eq!(log.read(7, 10).unwrap().bytes.len(), batch_v(3, 5, 500).len());
     log.append(&mut batch(1, 5)).unwrap();
-    assert_eq!(
-        files(dir.path(), "log").last().unwrap(),
-        "00000000000000000009.log"
-    );
+    assert_eq!(files(dir.path(), "log").last().unwrap(), "00000000000000000009.log");
 }
 
 #[test]
@@ -304,15 +237,9 @@ fn missing_or_garbage_index_files_are_rebuilt() {
     }
     let indexes = files(dir.path(), "index");
     assert!(indexes.len() > 3);
-    assert!(
-        fs::metadata(dir.path().join(&indexes[0])).unwrap().len() > 0,
-        "older segments have index entries"
-    );
+    assert!(fs::metadata(dir.path().join(&indexes[0])).unwrap().len() > 0, "older segments have index entries");
     let reference = fs::read(dir.path().join(&indexes[0])).unwrap();
-    for name in files(dir.path(), "index")
-        .into_iter()
-        .chain(files(dir.path(), "timeindex"))
-    {
+    for name in files(dir.path(), "index").into_iter().chain(files(dir.path(), "timeindex")) {
         fs::remove_file(dir.path().join(name)).unwrap();
     }
     {
@@ -320,11 +247,7 @@ fn missing_or_garbage_index_files_are_rebuilt() {
         assert_same(&log, &mem);
     }
     assert_eq!(files(dir.path(), "index"), indexes);
-    assert_eq!(
-        fs::read(dir.path().join(&indexes[0])).unwrap(),
-        reference,
-        "rebuilt identically"
-    );
+    assert_eq!(fs::read(dir.path().join(&indexes[0])).unwrap(), reference, "rebuilt identically");
     // Garbage of every kind: odd sizes, entries pointing anywhere, empty time index.
     fs::write(dir.path().join(&indexes[0]), [1, 2, 3]).unwrap();
     fs::write(dir.path().join(&indexes[1]), [0x7f; 64]).unwrap();
@@ -410,16 +333,10 @@ fn retention_by_time_deletes_whole_old_segments() {
     // Older than 550 ms at 1000: segments whose largest timestamp is below 450.
     assert_eq!(log.enforce_retention(1000, 550, -1).unwrap(), 2);
     assert_eq!(log.log_start_offset(), 4);
-    assert_eq!(
-        files(dir.path(), "log"),
-        ["00000000000000000004.log", "00000000000000000006.log"]
-    );
+    assert_eq!(files(dir.path(), "log"), ["00000000000000000004.log", "00000000000000000006.log"]);
     // The active segment's index files are written on flush.
     assert_eq!(files(dir.path(), "index"), ["00000000000000000004.index"]);
-    assert!(matches!(
-        log.read(3, 10),
-        Err(LogError::OffsetOutOfRange { .. })
-    ));
+    assert!(matches!(log.read(3, 10), Err(LogError::OffsetOutOfRange { .. })));
     // Everything is old, but the active segment stays.
     assert_eq!(log.enforce_retention(1_000_000, 0, -1).unwrap(), 1);
     assert_eq!(log.log_start_offset(), 6);
@@ -460,26 +377,14 @@ fn delete_records_before_persists_across_reopen() {
         fill(&mut log, &mut mem, 20);
         let before = files(dir.path(), "log").len();
         assert_eq!(log.log_end_offset(), 39);
-        assert!(matches!(
-            log.delete_records_before(40),
-            Err(LogError::OffsetOutOfRange { .. })
-        ));
+        assert!(matches!(log.delete_records_before(40), Err(LogError::OffsetOutOfRange { .. })));
         assert_eq!(log.delete_records_before(13).unwrap(), 13);
         mem.delete_records_before(13).unwrap();
         assert!(files(dir.path(), "log").len() < before);
-        assert_eq!(
-            log.delete_records_before(2).unwrap(),
-            13,
-            "never moves back"
-        );
+        assert_eq!(log.delete_records_before(2).unwrap(), 13, "never moves back");
         assert_same(&log, &mem);
     }
-    assert_eq!(
-        fs::read_to_string(dir.path().join(LOG_START_FILE))
-            .unwrap()
-            .trim(),
-        "13"
-    );
+    assert_eq!(fs::read_to_string(dir.path().join(LOG_START_FILE)).unwrap().trim(), "13");
     let mut log = open(dir.path(), &config);
     assert_same(&log, &mem);
     // Up to the end: the active segment stays, the log is empty but keeps its offsets.
@@ -499,32 +404,21 @@ fn offset_for_timestamp_uses_batch_max_timestamps() {
     let mut log = open(dir.path(), &config);
     let mut mem = MemoryLog::new();
     // Timestamps going back and forth, with ties.
-    for (i, ts) in [50, 10, 80, 80, 20, 90, 90, 30, 100, 5, 100, 60]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, ts) in [50, 10, 80, 80, 20, 90, 90, 30, 100, 5, 100, 60].into_iter().enumerate() {
         let mut a = batch(1 + i % 2, ts);
         mem.append(&mut a.clone()).unwrap();
         log.append(&mut a).unwrap();
     }
     assert!(files(dir.path(), "log").len() > 2);
     for ts in -1..=102 {
-        assert_eq!(
-            log.offset_for_timestamp(ts).unwrap(),
-            mem.offset_for_timestamp(ts).unwrap(),
-            "ts {ts}"
-        );
+        assert_eq!(log.offset_for_timestamp(ts).unwrap(), mem.offset_for_timestamp(ts).unwrap(), "ts {ts}");
     }
     assert_eq!(log.max_timestamp(), mem.max_timestamp());
     assert_eq!(log.offset_for_timestamp(102).unwrap(), None);
     drop(log);
     let mut log = open(dir.path(), &config);
     for ts in -1..=102 {
-        assert_eq!(
-            log.offset_for_timestamp(ts).unwrap(),
-            mem.offset_for_timestamp(ts).unwrap(),
-            "ts {ts}"
-        );
+        assert_eq!(log.offset_for_timestamp(ts).unwrap(), mem.offset_for_timestamp(ts).unwrap(), "ts {ts}");
     }
     // Log start inside a batch: that batch's answer is clamped to the start.
     log.delete_records_before(4).unwrap();
@@ -537,28 +431,12 @@ fn empty_directory_is_an_empty_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("topic-0");
     let mut log = open(&path, &LogConfig::default());
-    assert_eq!(
-        (
-            log.log_start_offset(),
-            log.log_end_offset(),
-            log.size_bytes()
-        ),
-        (0, 0, 0)
-    );
+    assert_eq!((log.log_start_offset(), log.log_end_offset(), log.size_bytes()), (0, 0, 0));
     assert!(log.read(0, 100).unwrap().bytes.is_empty());
-    assert!(matches!(
-        log.read(1, 100),
-        Err(LogError::OffsetOutOfRange { .. })
-    ));
+    assert!(matches!(log.read(1, 100), Err(LogError::OffsetOutOfRange { .. })));
     assert_eq!(log.offset_for_timestamp(0).unwrap(), None);
     assert_eq!(log.max_timestamp(), None);
-    assert_eq!(
-        log.append(&mut []).unwrap(),
-        AppendInfo {
-            base_offset: 0,
-            last_offset: -1
-        }
-    );
+    assert_eq!(log.append(&mut []).unwrap(), AppendInfo { base_offset: 0, last_offset: -1 });
     assert_eq!(log.enforce_retention(i64::MAX, 0, 0).unwrap(), 0);
     log.flush().unwrap();
     assert_eq!(files(&path, "log"), ["00000000000000000000.log"]);
@@ -582,13 +460,7 @@ fn invalid_batches_append_nothing() {
     assert_eq!(log.size_bytes(), batch(2, 1).len() as u64);
     // Several batches in one append get consecutive offsets.
     let mut three = [batch(2, 5), batch(3, 6), batch(1, 7)].concat();
-    assert_eq!(
-        log.append(&mut three).unwrap(),
-        AppendInfo {
-            base_offset: 2,
-            last_offset: 7
-        }
-    );
+    assert_eq!(log.append(&mut three).unwrap(), AppendInfo { base_offset: 2, last_offset: 7 });
     let bases: Vec<i64> = headers(&three).iter().map(|h| h.base_offset).collect();
     assert_eq!(bases, [2, 4, 7]);
     assert_eq!(log.read(2, usize::MAX).unwrap().bytes, three);
@@ -601,13 +473,7 @@ fn multi_batch_append_rolls_in_the_middle() {
     let config = cfg(2 * one, 0);
     let mut log = open(dir.path(), &config);
     let mut five = (0..5).map(|i| batch(1, i)).collect::<Vec<_>>().concat();
-    assert_eq!(
-        log.append(&mut five).unwrap(),
-        AppendInfo {
-            base_offset: 0,
-            last_offset: 4
-        }
-    );
+    assert_eq!(log.append(&mut five).unwrap(), AppendInfo { base_offset: 0, last_offset: 4 });
     assert_eq!(files(dir.path(), "log").len(), 3);
     assert_eq!(log.read(0, usize::MAX).unwrap().bytes, five);
     drop(log);
@@ -617,18 +483,11 @@ fn multi_batch_append_rolls_in_the_middle() {
 
 #[test]
 fn flush_policies_store_the_same_data() {
-    for flush in [
-        FlushPolicy::Os,
-        FlushPolicy::EveryAppend,
-        FlushPolicy::IntervalMs(0),
-        FlushPolicy::IntervalMs(u64::MAX),
-    ] {
+    for flush in
+        [FlushPolicy::Os, FlushPolicy::EveryAppend, FlushPolicy::IntervalMs(0), FlushPolicy::IntervalMs(u64::MAX)]
+    {
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig {
-            segment_bytes: 300,
-            index_interval_bytes: 100,
-            flush,
-        };
+        let config = LogConfig { segment_bytes: 300, index_interval_bytes: 100, flush };
         let mut mem = MemoryLog::new();
         {
             let mut log = open(dir.path(), &config);
@@ -649,8 +508,7 @@ fn for_each_header_and_destroy() {
     let mut mem = MemoryLog::new();
     fill(&mut log, &mut mem, 12);
     let mut bases = Vec::new();
-    log.for_each_header(&mut |h| bases.push(h.base_offset))
-        .unwrap();
+    log.for_each_header(&mut |h| bases.push(h.base_offset)).unwrap();
     assert_eq!(bases.len(), 12);
     assert!(bases.windows(2).all(|w| w[0] < w[1]));
     log.destroy().unwrap();
@@ -813,10 +671,7 @@ fn index_entries_point_at_batch_starts() {
     let log = open(dir.path(), &config);
     assert!(log.segments.len() > 2);
     for seg in &log.segments[..log.segments.len() - 1] {
-        assert!(
-            seg.active.is_none(),
-            "older segments are loaded from their index files"
-        );
+        assert!(seg.active.is_none(), "older segments are loaded from their index files");
         let bytes = fs::read(seg_path(dir.path(), seg.base, LOG_EXT)).unwrap();
         let batches: Vec<(usize, BatchHeader)> = batch::walk(&bytes).map(Result::unwrap).collect();
         let index = fs::read(seg_path(dir.path(), seg.base, INDEX_EXT)).unwrap();
@@ -826,52 +681,29 @@ fn index_entries_point_at_batch_starts() {
         for e in index.chunks(8) {
             let rel = u32::from_be_bytes(e[..4].try_into().unwrap());
             let pos = u32::from_be_bytes(e[4..].try_into().unwrap()) as usize;
-            assert!(
-                batches
-                    .iter()
-                    .any(|(p, h)| *p == pos && h.base_offset == seg.base + i64::from(rel))
-            );
+            assert!(batches.iter().any(|(p, h)| *p == pos && h.base_offset == seg.base + i64::from(rel)));
         }
         let times = fs::read(seg_path(dir.path(), seg.base, TIME_INDEX_EXT)).unwrap();
         let entries: Vec<(i64, i64)> = times
             .chunks(12)
             .map(|e| {
                 let ts = i64::from_be_bytes(e[..8].try_into().unwrap());
-                (
-                    ts,
-                    seg.base + i64::from(u32::from_be_bytes(e[8..].try_into().unwrap())),
-                )
+                (ts, seg.base + i64::from(u32::from_be_bytes(e[8..].try_into().unwrap())))
             })
             .collect();
-        assert!(
-            entries
-                .windows(2)
-                .all(|w| w[0].0 <= w[1].0 && w[0].1 < w[1].1)
-        );
+        assert!(entries.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 < w[1].1));
         for (ts, off) in &entries {
-            let (_, h) = batches
-                .iter()
-                .find(|(_, h)| h.last_offset() == *off)
-                .unwrap();
+            let (_, h) = batches.iter().find(|(_, h)| h.last_offset() == *off).unwrap();
             assert_eq!(h.max_timestamp, *ts);
         }
-        assert_eq!(
-            entries.last().copied(),
-            seg.stats.max_ts,
-            "last entry is the segment's maximum"
-        );
+        assert_eq!(entries.last().copied(), seg.stats.max_ts, "last entry is the segment's maximum");
         // Lookups land on the containing batch without falling back to a scan.
         for (p, h) in &batches {
             for offset in h.base_offset..=h.last_offset() {
-                let entry = seg
-                    .offset_entry(dir.path(), (offset - seg.base) as u64)
-                    .unwrap();
+                let entry = seg.offset_entry(dir.path(), (offset - seg.base) as u64).unwrap();
                 let from = entry.map_or(0, |(_, pos)| u64::from(pos));
                 let expected = entry.map(|(rel, _)| seg.base + i64::from(rel));
-                assert_eq!(
-                    seg.find_from(from, expected, offset).unwrap(),
-                    Some(*p as u64)
-                );
+                assert_eq!(seg.find_from(from, expected, offset).unwrap(), Some(*p as u64));
             }
         }
     }
