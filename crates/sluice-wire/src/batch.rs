@@ -287,12 +287,7 @@ pub type SimpleRecord<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);
 
 /// Builds an uncompressed batch from `(key, value, timestamp)` records: for tests and for
 /// broker-written records (control markers, internal topics).
-pub fn build(
-    base_offset: i64,
-    records: &[SimpleRecord<'_>],
-    producer: (i64, i16, i32),
-    attrs: i16,
-) -> Vec<u8> {
+pub fn build(base_offset: i64, records: &[SimpleRecord<'_>], producer: (i64, i16, i32), attrs: i16) -> Vec<u8> {
     let base_ts = records.first().map_or(-1, |r| r.2);
     let max_ts = records.iter().map(|r| r.2).max().unwrap_or(-1);
     let mut body = Vec::new();

@@ -1,0 +1,238 @@
+//! The row form shared by decoders, the stream engine and encoders.
+//!
+//! A [`Row`] is a vector of [`Value`]s laid out as a [`RowSchema`] says. Strings are
+//! [`CompactString`]s, so the short keys and labels that streams are made of (`user3`,
+//! `purchase`) live inline without an allocation per field.
+
+use compact_str::CompactString;
+use std::fmt;
+
+/// The type of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// true / false.
+    Bool,
+    /// Signed 64-bit integer (protobuf int32/int64/uint32/sint*, JSON integers).
+    Int,
+    /// 64-bit float (protobuf float/double, JSON numbers with a fraction).
+    Float,
+    /// UTF-8 text.
+    Str,
+    /// Raw bytes.
+    Bytes,
+    /// Milliseconds since the Unix epoch, UTC.
+    Timestamp,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Bool => "bool",
+            Kind::Int => "int",
+            Kind::Float => "float",
+            Kind::Str => "string",
+            Kind::Bytes => "bytes",
+            Kind::Timestamp => "timestamp",
+        })
+    }
+}
+
+/// One cell.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    /// Absent or null.
+    #[default]
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// Text.
+    Str(CompactString),
+    /// Bytes.
+    Bytes(std::sync::Arc<[u8]>),
+    /// Milliseconds since the Unix epoch, UTC.
+    Timestamp(i64),
+}
+
+impl Value {
+    /// The kind of a non-null value.
+    pub fn kind(&self) -> Option<Kind> {
+        Some(match self {
+            Value::Null => return None,
+            Value::Bool(_) => Kind::Bool,
+            Value::Int(_) => Kind::Int,
+            Value::Float(_) => Kind::Float,
+            Value::Str(_) => Kind::Str,
+            Value::Bytes(_) => Kind::Bytes,
+            Value::Timestamp(_) => Kind::Timestamp,
+        })
+    }
+
+    /// Whether the value is null.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The value as a float, for numeric aggregates (ints and timestamps widen).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) | Value::Timestamp(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// The value as an integer (floats are not truncated: `None`).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) | Value::Timestamp(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The text of a string value.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Str(CompactString::from(s))
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Str(CompactString::from(s))
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+
+impl fmt::Display for Value {
+    /// Spark's `show()` rendering: `null`, numbers as written, text as is.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Str(s) => f.write_str(s),
+            Value::Bytes(b) => {
+                for byte in b.iter() {
+                    write!(f, "{byte:02x}")?;
+                }
+                Ok(())
+            }
+            Value::Timestamp(ms) => write!(f, "{ms}"),
+        }
+    }
+}
+
+/// One column of a schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    /// Column name.
+    pub name: String,
+    /// Column type.
+    pub kind: Kind,
+}
+
+impl Field {
+    /// A field.
+    pub fn new(name: impl Into<String>, kind: Kind) -> Self {
+        Field { name: name.into(), kind }
+    }
+}
+
+/// The columns of a row, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RowSchema {
+    /// The columns.
+    pub fields: Vec<Field>,
+}
+
+impl RowSchema {
+    /// A schema from its fields.
+    pub fn new(fields: Vec<Field>) -> Self {
+        RowSchema { fields }
+    }
+
+    /// The position of a column by name.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether there are no columns.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+}
+
+/// One row: values in the order of its [`RowSchema`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Row {
+    /// The cells.
+    pub values: Vec<Value>,
+}
+
+impl Row {
+    /// A row from its values.
+    pub fn new(values: Vec<Value>) -> Self {
+        Row { values }
+    }
+
+    /// A cell by position; `Null` past the end.
+    pub fn get(&self, index: usize) -> &Value {
+        self.values.get(index).unwrap_or(&Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_strings_are_inline_and_values_stay_small() {
+        let v = Value::from("purchase");
+        assert!(matches!(&v, Value::Str(s) if !s.is_heap_allocated()));
+        assert!(std::mem::size_of::<Value>() <= 32, "Value grew to {} bytes", std::mem::size_of::<Value>());
+    }
+
+    #[test]
+    fn lookups_and_display() {
+        let schema = RowSchema::new(vec![Field::new("userId", Kind::Str), Field::new("value", Kind::Float)]);
+        assert_eq!(schema.index_of("value"), Some(1));
+        assert_eq!(schema.index_of("nope"), None);
+        let row = Row::new(vec![Value::from("user3"), Value::Float(221.45)]);
+        assert_eq!(row.get(0).to_string(), "user3");
+        assert_eq!(row.get(1).as_f64(), Some(221.45));
+        assert!(row.get(7).is_null());
+        assert_eq!(Value::Int(3).as_f64(), Some(3.0));
+        assert_eq!(Value::Float(3.5).as_i64(), None);
+    }
+}
