@@ -205,7 +205,9 @@ class SluiceServer(_Server):
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [str(binary), "broker", "--listen", "127.0.0.1:0", "--data-dir", str(data)],
+            [str(binary), "broker", "--listen", "127.0.0.1:0", "--data-dir", str(data),
+             # as the Kafka broker above: no initial rebalance delay, 3 offsets partitions
+             "--group-initial-rebalance-delay-ms", "0", "--offsets-topic-num-partitions", "3"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
