@@ -2,6 +2,9 @@
 //!
 //! # Layout
 //! - [`TestBroker`]: an in-process broker on a free port, memory or file storage.
+//! - [`client`]: [`client::KafkaConn`], a raw Kafka protocol connection for exact-version tests.
+
+pub mod client;
 
 use sluice_broker::{BrokerConfig, BrokerHandle};
 use std::path::Path;
