@@ -63,8 +63,7 @@ fn fixture() -> &'static Fixture {
         count_panics();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let broker = rt.block_on(async {
-            let mut config = sluice_broker::BrokerConfig::default();
-            config.max_request_bytes = 1 << 20;
+            let config = sluice_broker::BrokerConfig { max_request_bytes: 1 << 20, ..Default::default() };
             TestBroker::start_with(config).await
         });
         let topic_id = broker.broker().auto_create("sweep").unwrap().id;
