@@ -249,14 +249,17 @@ pub fn is_aggregate(name: &str) -> bool {
     AGGREGATES.contains(&name)
 }
 
-/// Suggests the closest of `candidates` to `name` (edit distance ≤ 2, or case-insensitive equal).
+/// Suggests the closest of `candidates` to `name`: case-insensitively equal, an edit distance
+/// of at most 2, or a prefix of at least 3 characters.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
         if c.eq_ignore_ascii_case(name) {
             return Some(c);
         }
-        let d = edit_distance(&name.to_ascii_lowercase(), &c.to_ascii_lowercase());
+        let (a, b) = (name.to_ascii_lowercase(), c.to_ascii_lowercase());
+        // A prefix of at least 3 characters is as good as a small typo (`trunc` → `truncate`).
+        let d = if a.len() >= 3 && b.starts_with(&a) { 1 } else { edit_distance(&a, &b) };
         if d <= 2 && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }
