@@ -233,13 +233,21 @@ impl Ctx<'_> {
     fn origin(&self, span: Range<usize>, field: &str) -> Origin {
         // Point at the first character inside the quotes.
         let rest = &self.text[span.start.min(self.text.len())..];
-        let skip = if rest.starts_with("\"\"\"") || rest.starts_with("'''") {
+        let mut skip = if rest.starts_with("\"\"\"") || rest.starts_with("'''") {
             3
         } else if rest.starts_with('"') || rest.starts_with('\'') {
             1
         } else {
             0
         };
+        // TOML drops a newline right after the opening `"""`.
+        if skip == 3 {
+            if rest[3..].starts_with('\n') {
+                skip += 1;
+            } else if rest[3..].starts_with("\r\n") {
+                skip += 2;
+            }
+        }
         let (line, column) = self.line_col(span.start + skip);
         Origin { file: self.file.to_string(), line, column, field: field.to_string() }
     }
@@ -254,12 +262,11 @@ impl Ctx<'_> {
         let result =
             if named { expr::parse_named(&text.text).map(|_| ()) } else { expr::parse(&text.text).map(|_| ()) };
         if let Err(e) = result {
-            let origin = text.origin.clone().unwrap_or_default();
-            let col = origin.column + text.text.get(..e.pos).map_or(0, |p| p.chars().count() as u32);
+            let at = text.origin.clone().unwrap_or_default().advance(&text.text, e.pos);
             return Err(JobFileError {
                 file: self.file.to_string(),
-                line: origin.line,
-                column: col,
+                line: at.line,
+                column: at.column,
                 field: field.to_string(),
                 message: format!("in `{}`: {}", text.text, e.message),
                 fix: e.fix,
@@ -419,12 +426,11 @@ impl Ctx<'_> {
 
     fn schema(&self, s: &Spanned<String>, field: &str) -> Result<sluice_formats::RowSchema, JobFileError> {
         parse_ddl_schema(s.get_ref()).map_err(|(at, msg)| {
-            let o = self.origin(sp(s), field);
-            let col = o.column + s.get_ref().get(..at).map_or(0, |p| p.chars().count() as u32);
+            let o = self.origin(sp(s), field).advance(s.get_ref(), at);
             JobFileError {
                 file: self.file.to_string(),
                 line: o.line,
-                column: col,
+                column: o.column,
                 field: field.to_string(),
                 message: msg,
                 fix: Some("write the schema as Spark DDL: \"name string, amount double, ts timestamp\"".to_string()),

@@ -139,16 +139,8 @@ pub struct Pipeline {
     metrics: Metrics,
 }
 
-fn char_offset(text: &str, byte: usize) -> u32 {
-    text.get(..byte.min(text.len())).map_or(0, |s| s.chars().count() as u32)
-}
-
 fn expr_error(text: &ExprText, e: ExprError, query: &str) -> BuildError {
-    let origin = text.origin.as_ref().map(|o| {
-        let mut o = o.clone();
-        o.column += char_offset(&text.text, e.pos);
-        o
-    });
+    let origin = text.origin.as_ref().map(|o| o.advance(&text.text, e.pos));
     BuildError {
         origin,
         query: Some(query.to_string()),

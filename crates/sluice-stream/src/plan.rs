@@ -23,6 +23,23 @@ pub struct Origin {
     pub field: String,
 }
 
+impl Origin {
+    /// The position `byte` bytes into `text`, where `text` starts at this origin (the value of
+    /// a TOML string without escapes is the file's text, so this holds for multi-line strings).
+    pub fn advance(&self, text: &str, byte: usize) -> Origin {
+        let mut o = self.clone();
+        for ch in text.get(..byte.min(text.len())).unwrap_or(text).chars() {
+            if ch == '\n' {
+                o.line += 1;
+                o.column = 1;
+            } else {
+                o.column += 1;
+            }
+        }
+        o
+    }
+}
+
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.field)
