@@ -168,7 +168,7 @@ impl AggSpec {
         let v = match &self.arg {
             None => {
                 if let Acc::Count(c) = acc {
-                    *c += 1;
+                    *c = c.saturating_add(1);
                 }
                 return;
             }
@@ -178,19 +178,19 @@ impl AggSpec {
         match acc {
             Acc::Count(c) => {
                 if !v.is_null() {
-                    *c += 1
+                    *c = c.saturating_add(1);
                 }
             }
             Acc::SumInt { sum, n } | Acc::AvgInt { sum, n } => {
                 if let Some(i) = v.as_i64() {
-                    *sum += i as i128;
-                    *n += 1;
+                    *sum = sum.saturating_add(i as i128);
+                    *n = n.saturating_add(1);
                 }
             }
             Acc::SumFloat { sum, comp, n } | Acc::AvgFloat { sum, comp, n } => {
                 if let Some(x) = v.as_f64() {
                     neumaier(sum, comp, x);
-                    *n += 1;
+                    *n = n.saturating_add(1);
                 }
             }
             Acc::Min(m) => {
@@ -246,17 +246,18 @@ impl Acc {
     /// as the later of the two (ties in `last` go to it, in `first` to `self`).
     pub(crate) fn merge(&mut self, other: &Acc) {
         match (self, other) {
-            (Acc::Count(a), Acc::Count(b)) => *a += b,
+            // Saturating: a damaged checkpoint must not be able to make a merge overflow.
+            (Acc::Count(a), Acc::Count(b)) => *a = a.saturating_add(*b),
             (Acc::SumInt { sum, n }, Acc::SumInt { sum: s2, n: n2 })
             | (Acc::AvgInt { sum, n }, Acc::AvgInt { sum: s2, n: n2 }) => {
-                *sum += s2;
-                *n += n2;
+                *sum = sum.saturating_add(*s2);
+                *n = n.saturating_add(*n2);
             }
             (Acc::SumFloat { sum, comp, n }, Acc::SumFloat { sum: s2, comp: c2, n: n2 })
             | (Acc::AvgFloat { sum, comp, n }, Acc::AvgFloat { sum: s2, comp: c2, n: n2 }) => {
                 neumaier(sum, comp, *s2);
                 *comp += c2;
-                *n += n2;
+                *n = n.saturating_add(*n2);
             }
             (Acc::Min(a), Acc::Min(b)) if !b.is_null() && (a.is_null() || value_cmp(b, a).is_lt()) => {
                 *a = b.clone();

@@ -620,10 +620,21 @@ impl Pipeline {
 
     /// Processes a batch of decoded records received at processing time `now`.
     pub fn process_batch(&mut self, records: &[SourceRecord], now: i64) {
+        // Records come in runs per partition: track the next offset of the current run and
+        // write it back when the partition changes.
+        let mut run: Option<(i32, i64)> = None;
         for rec in records {
             self.metrics.records_in += 1;
-            let next = self.offsets.entry(rec.partition).or_insert(i64::MIN);
-            *next = (*next).max(rec.offset.saturating_add(1));
+            let next = rec.offset.saturating_add(1);
+            match &mut run {
+                Some((p, n)) if *p == rec.partition => *n = (*n).max(next),
+                _ => {
+                    if let Some((p, n)) = run {
+                        self.note_offset(p, n);
+                    }
+                    run = Some((rec.partition, next));
+                }
+            }
             let t = match &self.event_time {
                 None => rec.timestamp,
                 Some(c) => match c.eval_cow(&rec.row.values).as_ref() {
@@ -647,12 +658,20 @@ impl Pipeline {
                 }
             }
         }
+        if let Some((p, n)) = run {
+            self.note_offset(p, n);
+        }
         for q in &mut self.queries {
             if q.trigger == Trigger::EachBatch {
                 q.fire();
             }
         }
         self.flush(now);
+    }
+
+    fn note_offset(&mut self, partition: i32, next: i64) {
+        let e = self.offsets.entry(partition).or_insert(next);
+        *e = (*e).max(next);
     }
 
     /// Runs one record through one query; returns a dead-letter reason when it is late.
@@ -683,25 +702,31 @@ impl Pipeline {
                 None => q.pending.append(&mut buf),
             },
             Some(op) => {
-                let rows: &mut dyn Iterator<Item = &[Value]> = match single {
-                    Some(r) => &mut std::iter::once(r),
-                    None => &mut buf.iter().map(|r| r.values.as_slice()),
+                let mut admit = |r: &[Value]| match op.process_row(r, t) {
+                    Admission::Accepted { partially_late } => {
+                        self.metrics.partially_late[qi] += u64::from(partially_late);
+                        true
+                    }
+                    Admission::Late { window_end } => {
+                        self.metrics.late[qi] += 1;
+                        late = Some(DeadLetterReason::Late {
+                            event_time: t,
+                            watermark: self.tracker.watermark().unwrap_or(i64::MIN),
+                            window_end,
+                        });
+                        false
+                    }
                 };
-                for r in rows {
-                    match op.process_row(r, t) {
-                        Admission::Accepted { partially_late } => {
-                            if partially_late {
-                                self.metrics.partially_late[qi] += 1;
+                match single {
+                    Some(r) => {
+                        admit(r);
+                    }
+                    None => {
+                        for r in &buf {
+                            // Rows of one record share its event time: late for one, late for all.
+                            if !admit(&r.values) {
+                                break;
                             }
-                        }
-                        Admission::Late { window_end } => {
-                            self.metrics.late[qi] += 1;
-                            late = Some(DeadLetterReason::Late {
-                                event_time: t,
-                                watermark: self.tracker.watermark().unwrap_or(i64::MIN),
-                                window_end,
-                            });
-                            break;
                         }
                     }
                 }
@@ -734,8 +759,7 @@ impl Pipeline {
         reason: impl Into<String>,
         raw: Option<std::sync::Arc<[u8]>>,
     ) {
-        let next = self.offsets.entry(partition).or_insert(i64::MIN);
-        *next = (*next).max(offset.saturating_add(1));
+        self.note_offset(partition, offset.saturating_add(1));
         self.metrics.decode_errors += 1;
         self.metrics.dead_letters += 1;
         self.output.push_back(Output::DeadLetter(DeadLetter {

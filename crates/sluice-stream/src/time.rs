@@ -33,7 +33,7 @@ pub struct DurationError {
 pub fn parse_duration(text: &str) -> Result<i64, DurationError> {
     let err = |reason: &str| DurationError { text: text.to_string(), reason: reason.to_string() };
     let mut rest = text.trim();
-    if rest.len() >= 8 && rest[..8].eq_ignore_ascii_case("interval") {
+    if rest.get(..8).is_some_and(|w| w.eq_ignore_ascii_case("interval")) {
         rest = rest[8..].trim_start();
     }
     if rest.is_empty() {
@@ -145,7 +145,8 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         }
         s.parse().ok()
     };
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+    // Only ASCII is valid, so byte positions below are character boundaries.
+    if b.len() < 10 || !t.is_ascii() || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
     let year = num(&t[0..4])?;
@@ -260,7 +261,7 @@ impl TruncUnit {
 
 /// Truncates a timestamp to the start of its calendar unit, in UTC.
 pub fn truncate(ms: i64, unit: TruncUnit) -> i64 {
-    let floor = |scale: i64| ms.div_euclid(scale) * scale;
+    let floor = |scale: i64| ms.div_euclid(scale).saturating_mul(scale);
     match unit {
         TruncUnit::Millisecond => ms,
         TruncUnit::Second => floor(SECOND),
@@ -270,7 +271,7 @@ pub fn truncate(ms: i64, unit: TruncUnit) -> i64 {
         TruncUnit::Week => {
             // 1970-01-01 was a Thursday; Monday-based weeks start 3 days earlier.
             let days = ms.div_euclid(DAY);
-            (days - (days + 3).rem_euclid(7)) * DAY
+            (days - (days + 3).rem_euclid(7)).saturating_mul(DAY)
         }
         TruncUnit::Month | TruncUnit::Quarter | TruncUnit::Year => {
             let (y, m, _) = civil_from_days(ms.div_euclid(DAY));
@@ -279,7 +280,7 @@ pub fn truncate(ms: i64, unit: TruncUnit) -> i64 {
                 TruncUnit::Quarter => (m - 1) / 3 * 3 + 1,
                 _ => 1,
             };
-            days_from_civil(y, month, 1) * DAY
+            days_from_civil(y, month, 1).saturating_mul(DAY)
         }
     }
 }
@@ -351,6 +352,10 @@ mod tests {
         assert_eq!(truncate(t, TruncUnit::Quarter), p("2025-07-01"));
         assert_eq!(truncate(t, TruncUnit::Year), p("2025-01-01"));
         assert_eq!(truncate(-1, TruncUnit::Second), -1000);
+        for unit in [TruncUnit::Second, TruncUnit::Week, TruncUnit::Month, TruncUnit::Year] {
+            assert!(truncate(i64::MIN, unit) <= i64::MIN / 2, "saturates, does not overflow");
+            assert!(truncate(i64::MAX, unit) > i64::MAX / 2);
+        }
         assert_eq!(gcd(10_000, 4_000), 2_000);
     }
 }

@@ -3,6 +3,7 @@
 mod util;
 
 mod checkpoints;
+mod robustness;
 mod seeds;
 mod watermarks;
 mod windows;

@@ -119,7 +119,7 @@ impl Func {
                 _ => Value::Null,
             },
             Func::TimeFloor(bucket) => match a {
-                Value::Timestamp(t) => Value::Timestamp(t.div_euclid(bucket) * bucket),
+                Value::Timestamp(t) => Value::Timestamp(t.div_euclid(bucket).saturating_mul(bucket)),
                 _ => Value::Null,
             },
             Func::TimestampSeconds => match a {
