@@ -484,6 +484,24 @@ impl AggregateOp {
         }
     }
 
+    /// Drops the state of vnode `v` (after it moved to another instance).
+    pub(crate) fn clear_vnode(&mut self, v: u16) {
+        let v = v as usize % VNODES as usize;
+        match &mut self.store {
+            Store::Global(tables) => tables[v].clear(),
+            Store::Panes(panes) => {
+                for t in panes.values_mut() {
+                    t[v].clear();
+                }
+                panes.retain(|_, t| t.iter().any(|x| !x.is_empty()));
+            }
+            Store::Sessions(vnodes) => {
+                vnodes[v].table.clear();
+                vnodes[v].min_end = i64::MAX;
+            }
+        }
+    }
+
     fn restore_accs(&self, snaps: Vec<AccSnap>) -> Result<Box<[Acc]>, String> {
         if snaps.len() != self.agg.specs.len() {
             return Err(format!("{} partial aggregates where the plan has {}", snaps.len(), self.agg.specs.len()));

@@ -793,6 +793,17 @@ impl Pipeline {
         self.flush(now);
     }
 
+    /// A watermark from outside the source (e.g. the minimum over the instances of a scaled-out
+    /// job): moves the watermark to at least `watermark`, closing what it passes.
+    pub fn handle_watermark(&mut self, watermark: i64, now: i64) {
+        if let Some(wm) = self.tracker.force(watermark) {
+            for q in &mut self.queries {
+                q.on_watermark(wm);
+            }
+        }
+        self.flush(now);
+    }
+
     /// When [`Pipeline::handle_tick`] should next be called: the earliest processing-time
     /// trigger or idle-partition deadline.
     pub fn poll_timeout(&self) -> Option<i64> {
@@ -841,7 +852,7 @@ impl Pipeline {
         self.output.pop_front()
     }
 
-    /// Snapshots the pipeline. Outputs must have been polled first: a checkpoint marks the
+    /// Snapshots the pipeline (the checkpoint hook). Outputs must have been polled first: a checkpoint marks the
     /// point after which output is not yet committed.
     pub fn checkpoint(&self) -> Result<Checkpoint, CheckpointError> {
         if !self.output.is_empty() {
@@ -887,6 +898,17 @@ impl Pipeline {
             }
         }
         out
+    }
+
+    /// Drops the keyed state of some virtual nodes (after handing them to another instance).
+    pub fn drop_vnodes(&mut self, vnodes: &[u16]) {
+        for q in &mut self.queries {
+            if let Some(op) = &mut q.agg {
+                for &v in vnodes {
+                    op.clear_vnode(v);
+                }
+            }
+        }
     }
 
     /// Replaces the keyed state of the given virtual nodes by their snapshots.

@@ -263,6 +263,13 @@ fn vnodes_can_be_moved_between_running_pipelines() {
         rows_of(&out, 0),
         vec![Row::new(vec![Value::from("x"), Value::Int(1), Value::Float(2.0), Value::Int(2)])]
     );
+    // The donor drops what it handed over.
+    a.drop_vnodes(&[vx]);
+    a.handle_tick(0);
+    assert_eq!(
+        rows_of(&drain(&mut a), 0),
+        vec![Row::new(vec![Value::from("y"), Value::Int(1), Value::Float(1.0), Value::Int(1)])]
+    );
 }
 
 #[test]

@@ -169,3 +169,16 @@ kind = "console"
     assert_eq!(rows_of(&out, 0), vec![Row::new(vec![ts(0), ts(1_000), Value::from("view"), Value::Int(1)])]);
     assert!(out.iter().all(|o| matches!(o, Output::Results(b) if b.watermark == Some(1_500))));
 }
+
+#[test]
+fn an_outside_watermark_closes_windows() {
+    let mut p = pipeline(&plan(&job()));
+    p.process_batch(&[r(0, 0, "a", 1), r(0, 1, "a", 12)], 0);
+    assert!(rows_of(&drain(&mut p), 0).is_empty());
+    // A lower watermark than the source's changes nothing; a higher one closes [0, 10).
+    p.handle_watermark(at(12, 0, 0), 0);
+    assert!(drain(&mut p).is_empty());
+    p.handle_watermark(at(12, 0, 10), 0);
+    assert_eq!(rows_of(&drain(&mut p), 0), vec![w(0, "a", 1)]);
+    assert_eq!(p.watermark(), Some(at(12, 0, 10)));
+}
