@@ -473,6 +473,7 @@ impl Aggregation {
         }
         let key_cols: Option<Vec<usize>> = keys.iter().map(Compiled::as_column).collect();
         let visible = synthetic.clone();
+        let synthetic = &visible;
         let mut specs: Vec<AggSpec> = Vec::new();
         let mut lifted = Vec::new();
         for (index, (e, _)) in aggregates.iter().enumerate() {
@@ -485,22 +486,28 @@ impl Aggregation {
             }
             lifted.push(rewritten);
         }
-        let mut calc = synthetic.clone();
+        let mut calc = visible.clone();
         for (i, s) in specs.iter().enumerate() {
             calc.push(Field::new(format!("$agg{i}"), s.out));
         }
         let calc = RowSchema::new(calc);
         let mut finals = Vec::new();
-        let mut out = visible;
+        let mut out = visible.clone();
         for (index, ((orig, name), e)) in aggregates.iter().zip(&lifted).enumerate() {
             let err = |error| AggCompileError { list: "aggregates", index, error };
             let c = expr::compile(e, &calc).map_err(|mut x| {
-                if let Expr::Column { .. } = e {
-                } else if x.message.starts_with("unknown column") && x.message.contains('`') {
+                if x.message.starts_with("unknown column") {
                     let col = x.message.split('`').nth(1).unwrap_or_default().to_string();
                     if input.index_of(&col).is_some() {
                         x.message = format!("column `{col}` is neither grouped nor aggregated");
                         x.fix = Some(format!("add `{col}` to group_by, or aggregate it, e.g. first({col})"));
+                    } else {
+                        // Do not list the internal `$aggN` slots.
+                        let names: Vec<&str> = synthetic.iter().map(|f| f.name.as_str()).collect();
+                        x.fix = Some(format!(
+                            "outside aggregate calls only these are known: {}",
+                            if names.is_empty() { "nothing (no group keys)".to_string() } else { names.join(", ") }
+                        ));
                     }
                 }
                 err(x)
@@ -859,6 +866,8 @@ mod tests {
         assert!(x.error.message.contains("inside another aggregate"));
         let x = e(&["usr"], &["count(*)"]);
         assert_eq!((x.list, x.index), ("group_by", 0));
+        let x = e(&["userId"], &["count(*) + bogus"]);
+        assert_eq!(x.error.fix.as_deref(), Some("outside aggregate calls only these are known: userId"));
         let x = e(&["userId"], &["count(*) AS userId"]);
         assert!(x.error.message.contains("appears twice"));
         let x = e(&[], &["max_by(action)"]);

@@ -191,7 +191,7 @@ fn window_columns(schema: &RowSchema) -> Option<(usize, usize)> {
     Some((schema.index_of("window_start")?, schema.index_of("window_end")?))
 }
 
-fn build_query(q: &QueryPlan, input: &RowSchema, tables: &Tables) -> Result<Query, BuildError> {
+fn build_query(q: &QueryPlan, input: &RowSchema, tables: &Tables, declared: &[String]) -> Result<Query, BuildError> {
     let name = q.name.as_str();
     let err = |origin: Option<&Origin>, message: String, fix: Option<&str>| BuildError {
         origin: origin.or(q.origin.as_ref()).cloned(),
@@ -246,6 +246,13 @@ fn build_query(q: &QueryPlan, input: &RowSchema, tables: &Tables) -> Result<Quer
             }
             Operation::Join(j) => {
                 let Some(table) = tables.get(&j.table) else {
+                    if declared.contains(&j.table) {
+                        return Err(err(
+                            j.origin.as_ref(),
+                            format!("table `{}` is declared but was not loaded", j.table),
+                            Some("load its rows and pass them to Pipeline::new"),
+                        ));
+                    }
                     let names: Vec<&str> = tables.keys().map(String::as_str).collect();
                     return Err(err(
                         j.origin.as_ref(),
@@ -552,7 +559,8 @@ impl Pipeline {
                     fix: Some("give each query its own name".to_string()),
                 });
             }
-            queries.push(build_query(q, &input, tables)?);
+            let declared: Vec<String> = plan.tables.iter().map(|t| t.name.clone()).collect();
+            queries.push(build_query(q, &input, tables, &declared)?);
         }
         let n = queries.len();
         Ok(Pipeline {
@@ -953,6 +961,8 @@ impl Pipeline {
             return Err(CheckpointError::Corrupt("query count differs from the plan".to_string()).into());
         }
         p.tracker = shared.tracker;
+        // The plan's current delay and idle timeout apply, not the checkpointed ones.
+        p.tracker.configure(plan.source.watermark_delay_ms, plan.source.idle_timeout_ms);
         p.metrics = shared.metrics;
         for (q, s) in p.queries.iter_mut().zip(&shared.queries) {
             q.next_fire = s.next_fire;

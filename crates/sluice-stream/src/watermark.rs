@@ -47,6 +47,12 @@ impl WatermarkTracker {
         }
     }
 
+    /// Changes the allowed delay and idle timeout (e.g. after a restore with an edited job).
+    pub fn configure(&mut self, delay_ms: i64, idle_timeout_ms: Option<i64>) {
+        self.delay = delay_ms.max(0);
+        self.idle_timeout = idle_timeout_ms;
+    }
+
     /// The current watermark; `None` until every active partition has delivered.
     pub fn watermark(&self) -> Option<i64> {
         self.current

@@ -294,6 +294,14 @@ fn checkpoints_refuse_what_does_not_fit() {
     // The watermark is not part of the state's shape: changing it keeps the checkpoint usable.
     let relaxed = plan(&text.replace("watermark = \"3 seconds\"", "watermark = \"1 minute\""));
     assert!(Pipeline::restore(&relaxed, schema(), &tables(), &cp).is_ok());
+    // ... and the new delay applies: 30 s − 1 minute does not pass the checkpointed −3 s.
+    let mut fresh = build(text);
+    fresh.process_batch(&[rec(0, 0, 0, vec![Value::from("k"), Value::Float(1.0), Value::Int(1), ts(0)])], 0);
+    drain(&mut fresh);
+    let mut r = Pipeline::restore(&relaxed, schema(), &tables(), &fresh.checkpoint().unwrap()).unwrap();
+    assert_eq!(r.watermark(), Some(-3_000));
+    r.process_batch(&[rec(0, 1, 0, vec![Value::from("k"), Value::Float(1.0), Value::Int(1), ts(30_000)])], 0);
+    assert_eq!(r.watermark(), Some(-3_000));
 
     let mut damaged = cp.clone();
     damaged.shared.truncate(2);
