@@ -98,8 +98,12 @@ pub(crate) struct AggregateOp {
     mode: OutputMode,
     store: Store,
     watermark: Option<i64>,
-    /// Panes: windows starting before this are closed (emitted or empty).
+    /// Panes: windows starting before this are closed (emitted or empty). Brought up to date
+    /// with the watermark lazily: when windows close and when a pane is created.
     next_start: i64,
+    /// No window or session can close before the watermark reaches this, so most watermark
+    /// advances cost one comparison. `i64::MIN` forces a full look.
+    next_close: i64,
     scratch: Vec<Value>,
 }
 
@@ -157,7 +161,16 @@ impl AggregateOp {
                 (0..VNODES).map(|_| SessionVnode { table: HashTable::new(), min_end: i64::MAX }).collect(),
             ),
         };
-        AggregateOp { agg, windowing, mode, store, watermark: None, next_start: i64::MIN, scratch: Vec::new() }
+        AggregateOp {
+            agg,
+            windowing,
+            mode,
+            store,
+            watermark: None,
+            next_start: i64::MIN,
+            next_close: i64::MIN,
+            scratch: Vec::new(),
+        }
     }
 
     /// The result schema.
@@ -178,7 +191,7 @@ impl AggregateOp {
     #[inline]
     pub(crate) fn process_row(&mut self, row: &[Value], t: i64) -> Admission {
         let wm = if self.mode == OutputMode::Complete { None } else { self.watermark };
-        let AggregateOp { agg, store, scratch, windowing, .. } = self;
+        let AggregateOp { agg, store, scratch, windowing, next_start, next_close, .. } = self;
         match (store, *windowing) {
             (Store::Global(tables), _) => {
                 let key = agg.key(row, scratch);
@@ -199,7 +212,16 @@ impl AggregateOp {
                 }
                 let key = agg.key(row, scratch);
                 let hash = key.hash();
-                let tables = panes.entry(spec.pane_of(t)).or_insert_with(empty_tables);
+                let pane = spec.pane_of(t);
+                let tables = panes.entry(pane).or_insert_with(|| {
+                    // Windows that closed while empty stay closed; then this pane's first
+                    // window still to emit may close before the others.
+                    if let Some(wm) = wm {
+                        *next_start = (*next_start).max(spec.first_start(wm));
+                    }
+                    *next_close = (*next_close).min(spec.end((*next_start).max(spec.first_start(pane))));
+                    empty_tables()
+                });
                 let g = upsert(&mut tables[vnode_of(hash) as usize], hash, &key, agg);
                 agg.update(&mut g.accs, row, t);
                 g.dirty = true;
@@ -235,6 +257,7 @@ impl AggregateOp {
                 }
                 let insert_at = g.sessions.iter().position(|o| o.start > s.start).unwrap_or(g.sessions.len());
                 vn.min_end = vn.min_end.min(s.end);
+                *next_close = (*next_close).min(s.end);
                 g.sessions.insert(insert_at, s);
                 Admission::Accepted { partially_late: false }
             }
@@ -250,7 +273,7 @@ impl AggregateOp {
             return;
         }
         self.watermark = Some(wm);
-        if self.mode == OutputMode::Complete {
+        if self.mode == OutputMode::Complete || wm < self.next_close {
             return;
         }
         let only_dirty = self.mode == OutputMode::Update;
@@ -281,6 +304,13 @@ impl AggregateOp {
         // later counts only towards windows still open.
         self.next_start = self.next_start.max(spec.first_start(wm));
         self.evict_panes();
+        self.next_close = match &self.store {
+            Store::Panes(panes) => match panes.first_key_value() {
+                Some((&p_min, _)) => spec.end(self.next_start.max(spec.first_start(p_min))),
+                None => i64::MAX,
+            },
+            _ => i64::MAX,
+        };
     }
 
     fn evict_panes(&mut self) {
@@ -368,6 +398,7 @@ impl AggregateOp {
             vn.table.retain(|g| !g.sessions.is_empty());
             vn.min_end = min_end;
         }
+        self.next_close = vnodes.iter().map(|v| v.min_end).min().unwrap_or(i64::MAX);
         self.sort(&mut out[first..]);
     }
 
@@ -449,6 +480,7 @@ impl AggregateOp {
     pub(crate) fn restore_shared(&mut self, s: &OpShared) {
         self.watermark = s.watermark;
         self.next_start = s.next_start;
+        self.next_close = i64::MIN;
     }
 
     /// One vnode's keyed state.
@@ -519,6 +551,7 @@ impl AggregateOp {
     /// hash puts it in another vnode still lands where it hashes to.
     pub(crate) fn restore_vnode(&mut self, v: u16, snap: VnodeSnap) -> Result<(), String> {
         let v = v as usize % VNODES as usize;
+        self.next_close = i64::MIN;
         let to_key = |k: Vec<SerValue>| GroupKey(k.into_iter().map(Value::from).collect());
         match snap {
             VnodeSnap::Global(groups) => {
