@@ -54,6 +54,8 @@
 //! ]);
 //! ```
 
+#![warn(missing_docs)]
+
 mod agg;
 mod aggregate;
 pub mod checkpoint;

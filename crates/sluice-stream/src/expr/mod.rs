@@ -2,7 +2,7 @@
 //! aggregate arguments.
 //!
 //! Text is parsed once ([`parse`], [`parse_named`]) into an [`Expr`], then compiled against a
-//! [`RowSchema`] ([`compile`]) into a [`Compiled`] evaluator whose column references are
+//! [`RowSchema`](sluice_formats::RowSchema) ([`compile`]) into a [`Compiled`] evaluator whose column references are
 //! resolved to indexes and whose types are checked. Evaluation never fails: SQL's rules give
 //! `NULL` for null inputs, division by zero, integer overflow and unparsable casts.
 //!
