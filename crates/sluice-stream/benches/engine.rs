@@ -55,6 +55,28 @@ fn user_events(with_time: bool) -> Vec<SourceRecord> {
         .collect()
 }
 
+/// CPU time this thread has used (ns), from the kernel's scheduler statistics: on a shared
+/// machine it measures the work per core better than wall time.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+/// One run outside criterion, reporting rows per wall second and per CPU second.
+fn report(name: &str, plan: &sluice_stream::JobPlan, records: &[SourceRecord]) {
+    let cpu0 = thread_cpu_ns();
+    let t0 = std::time::Instant::now();
+    let out = run(plan, records);
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = thread_cpu_ns().zip(cpu0).map(|(b, a)| (b - a) as f64 / 1e9);
+    let per_cpu =
+        cpu.map_or("n/a".to_string(), |c| format!("{:.1} M rows per CPU second", records.len() as f64 / c / 1e6));
+    println!(
+        "{name}: {} rows in {wall:.3} s wall: {:.1} M rows/s; {per_cpu}; {out} result rows",
+        records.len(),
+        records.len() as f64 / wall / 1e6
+    );
+}
+
 fn run(plan: &sluice_stream::JobPlan, records: &[SourceRecord]) -> usize {
     let schema = plan.source.format.declared_schema().cloned().unwrap_or_default();
     let mut p = Pipeline::new(plan, schema, &Default::default()).expect("bench plan builds");
@@ -97,6 +119,7 @@ kind = "console"
     )
     .expect("bench job parses");
     let records = user_events(false);
+    report("count_per_action", &plan, &records);
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(ROWS as u64));
     g.sample_size(10);
@@ -126,6 +149,7 @@ kind = "console"
     )
     .expect("bench job parses");
     let records = user_events(true);
+    report("sliding_10s_5s_wm30s", &plan, &records);
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(ROWS as u64));
     g.sample_size(10);
