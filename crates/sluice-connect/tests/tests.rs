@@ -1,0 +1,11 @@
+//! sluice-connect's integration tests (one binary, modules per area, as ripgrep does).
+
+mod common;
+
+mod console;
+mod dead_letter;
+mod json;
+mod parquet;
+mod protobuf;
+mod s3;
+mod staging;
