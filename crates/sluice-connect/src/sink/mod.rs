@@ -37,6 +37,44 @@
 //! Encoding (Parquet, Protobuf, JSON) runs on tokio's blocking pool when a batch is large
 //! enough to matter, so the reactor keeps serving sockets.
 //!
+//! A sink's futures are not cancel-safe: if one is dropped halfway (or returns an error), stop
+//! using the sink and restart from the last checkpoint (a new sink, `recover`).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use sluice_connect::sink::{Sink, Transactional, json::JsonSink, storage::LocalStorage};
+//! use sluice_formats::{Field, Kind, Row, RowSchema, Value};
+//! use sluice_stream::ResultBatch;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let schema = RowSchema::new(vec![Field::new("action", Kind::Str), Field::new("count", Kind::Int)]);
+//! let storage = Arc::new(LocalStorage::open(dir.path()).unwrap());
+//! let batch = |n| Arc::new(ResultBatch {
+//!     query: 0, batch: 0, watermark: None, processing_time: 0,
+//!     rows: vec![Row::new(vec![Value::from("click"), Value::Int(n)])],
+//! });
+//!
+//! let mut sink = JsonSink::new("per_action", &schema, storage.clone(), None);
+//! sink.recover(None).await.unwrap();                  // fresh start: no checkpoint yet
+//! sink.write(1, batch(14)).await.unwrap();
+//! sink.pre_commit(1).await.unwrap();                  // staged and durable, not visible
+//! assert!(!dir.path().join("part-000001-00000.jsonl").exists());
+//! // ... the runtime writes checkpoint 1 here ...
+//! sink.commit(1).await.unwrap();                      // published
+//! let text = std::fs::read_to_string(dir.path().join("part-000001-00000.jsonl")).unwrap();
+//! assert_eq!(text, "{\"action\":\"click\",\"count\":14}\n");
+//!
+//! sink.write(2, batch(15)).await.unwrap();
+//! sink.pre_commit(2).await.unwrap();
+//! drop(sink);                                         // crash before checkpoint 2
+//! let mut sink = JsonSink::new("per_action", &schema, storage, None);
+//! let report = sink.recover(Some(1)).await.unwrap();  // restored from checkpoint 1
+//! assert_eq!(report.discarded, vec![(2, 1)]);         // epoch 2 will be recomputed
+//! assert!(!dir.path().join("part-000002-00000.jsonl").exists());
+//! # });
+//! ```
+//!
 //! # Layout
 //! - [`storage`]: local directory or S3 (`object_store`) behind one small trait.
 //! - [`staged`]: the staging / manifest / publish protocol shared by the file sinks.
