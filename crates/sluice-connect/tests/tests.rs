@@ -7,5 +7,6 @@ mod dead_letter;
 mod json;
 mod parquet;
 mod protobuf;
+mod robustness;
 mod s3;
 mod staging;

@@ -2,7 +2,8 @@
 //! values cast to text as Spark casts them (timestamps `2026-11-23 10:05:00` in UTC, doubles as
 //! Java prints them), nulls and empty strings as `__HIVE_DEFAULT_PARTITION__`, and the
 //! characters Spark escapes written as `%XX` (Spark's `ExternalCatalogUtils.escapePathName`:
-//! control characters, `" # % ' * / : = ? \ { [ ] ^` and DEL).
+//! control characters, `" # % ' * / : = ? \ { [ ] ^` and DEL; we also escape non-ASCII control
+//! characters, as the `%XX` of their UTF-8 bytes).
 //!
 //! So a minute is `minute_timestamp=2026-11-23 10%3A05%3A00`: Hadoop's `Path` cannot take a
 //! `:` in a name, and every hive reader (Spark, pyarrow, DuckDB, Trino) decodes `%XX`.
@@ -16,34 +17,21 @@ use std::fmt::Write as _;
 pub const DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
 fn needs_escape(c: char) -> bool {
-    matches!(
-        c,
-        '\u{01}'
-            ..='\u{1F}'
-                | '"'
-                | '#'
-                | '%'
-                | '\''
-                | '*'
-                | '/'
-                | ':'
-                | '='
-                | '?'
-                | '\\'
-                | '\u{7F}'
-                | '{'
-                | '['
-                | ']'
-                | '^'
-    ) || c == '\u{0}'
+    // Spark's set, plus the non-ASCII control characters (which no file system or object store
+    // takes kindly, and which Spark would leave as they are).
+    c.is_control() || matches!(c, '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '{' | '[' | ']' | '^')
 }
 
-/// Escapes a path segment as Spark does.
+/// Escapes a path segment as Spark does: `%XX` per UTF-8 byte of each escaped character (for
+/// the ASCII ones Spark escapes, exactly Spark's text).
 pub fn escape_path_name(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if needs_escape(c) {
-            let _ = write!(out, "%{:02X}", c as u32);
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "%{b:02X}");
+            }
         } else {
             out.push(c);
         }
@@ -94,5 +82,6 @@ mod tests {
         push_segment(&mut d, "f", &Value::Float(1e7));
         assert_eq!(d, "c=__HIVE_DEFAULT_PARTITION__/e=__HIVE_DEFAULT_PARTITION__/s=a%2Fb%3Dc%25d é/f=1.0E7/");
         assert_eq!(escape_path_name("..\n"), "..%0A");
+        assert_eq!(escape_path_name("a\u{85}b\u{7f}"), "a%C2%85b%7F");
     }
 }
