@@ -12,6 +12,33 @@
 //!
 //! Readers skip `_`-prefixed directories (Spark, pyarrow, DuckDB and Hive all do), so only
 //! published files are ever seen.
+//!
+//! # On S3: staging key + server-side copy, not "complete the multipart upload at commit"
+//!
+//! Completing each file's multipart upload at commit would save the copy, but the upload ids
+//! and part ETags would then have to be persisted before the checkpoint (object_store has no
+//! way to list or resume uploads by id), an upload interrupted before its manifest would leave
+//! invisible parts that only a bucket lifecycle rule can find, and small files (most results)
+//! would pay three requests instead of one PUT. Staged objects, instead, are ordinary objects
+//! under `_sluice_staging/`: recovery lists them, publishes or deletes them, and nothing is left
+//! behind. The exactly-once argument is the same for both stores:
+//!
+//! 1. A file's final key is a function of (instance, epoch, partition, sequence number).
+//! 2. A manifest is written, atomically (one PUT / rename), only after every staged file of its
+//!    epoch is complete; the checkpoint of the epoch is written only after the manifest.
+//! 3. Publishing copies (or renames) staged → final for every entry; copying the same bytes to
+//!    the same key again changes nothing, so a publish interrupted and repeated leaves each file
+//!    once. Staged copies are deleted after all entries are published, the manifest last.
+//! 4. Recovery with checkpoint `c`: manifests of epochs `≤ c` are published (3.); everything of
+//!    epochs `> c` is deleted before any new output is written, and those epochs are recomputed
+//!    from `c`'s source offsets under the same names, so nothing of the lost attempt remains.
+//!
+//! Limits: S3's CopyObject takes at most 5 GB (files roll long before: 512 MiB for Parquet,
+//! 128 MiB for JSON lines); a crash during an upload of more than 8 MiB leaves an incomplete
+//! multipart upload behind, invisible but billed: give the bucket an
+//! `AbortIncompleteMultipartUpload` lifecycle rule, as for any S3 writer. During a commit,
+//! a reader listing the directory may see some files of the epoch and not yet others (never a
+//! partial file, never a duplicate).
 
 use super::error::SinkError;
 use super::storage::{Storage, Upload};
