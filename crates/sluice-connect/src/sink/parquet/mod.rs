@@ -134,8 +134,9 @@ enum FileOp {
     Close(String),
 }
 
-/// The encoder state, moved to the blocking pool and back for each batch.
-struct Encoder {
+/// What an encoder needs to know, fixed when the sink is built.
+#[derive(Clone)]
+struct Layout {
     name: String,
     schema: RowSchema,
     /// Positions of the partition columns in the result schema.
@@ -146,15 +147,30 @@ struct Encoder {
     props: WriterProperties,
     roll_bytes: usize,
     instance: Option<String>,
+}
+
+/// The encoder state, moved to the blocking pool and back for each batch.
+struct Encoder {
+    layout: Layout,
     /// Open writers by (epoch, partition directory).
     writers: BTreeMap<(Epoch, String), PartWriter>,
+}
+
+impl std::ops::Deref for Encoder {
+    type Target = Layout;
+    fn deref(&self) -> &Layout {
+        &self.layout
+    }
 }
 
 /// Writes Parquet files.
 pub struct ParquetSink {
     name: String,
     files: StagedFiles,
+    /// `None` while a batch is being encoded, or after an encoding task died.
     encoder: Option<Box<Encoder>>,
+    /// To start over at recovery.
+    layout: Layout,
 }
 
 impl ParquetSink {
@@ -219,7 +235,7 @@ impl ParquetSink {
             .set_max_row_group_row_count(Some(options.row_group_rows))
             .set_created_by(format!("sluice {}", env!("CARGO_PKG_VERSION")))
             .build();
-        let encoder = Encoder {
+        let layout = Layout {
             name: name.clone(),
             schema: schema.clone(),
             part_cols,
@@ -228,12 +244,12 @@ impl ParquetSink {
             props,
             roll_bytes: options.roll_bytes,
             instance: options.instance.clone(),
-            writers: BTreeMap::new(),
         };
         Ok(ParquetSink {
             files: StagedFiles::new(storage, name.clone(), options.instance.as_deref()),
             name,
-            encoder: Some(Box::new(encoder)),
+            encoder: Some(Box::new(Encoder { layout: layout.clone(), writers: BTreeMap::new() })),
+            layout,
         })
     }
 
@@ -248,7 +264,7 @@ impl ParquetSink {
         let Some(mut enc) = self.encoder.take() else {
             return Err(SinkError::protocol(
                 &self.name,
-                "an earlier encoding task failed; restart the job (recover) before writing again",
+                "an earlier encoding task failed; recover from the last checkpoint before writing again",
             ));
         };
         let (enc, ops) = offload(&self.name, rows, move || {
@@ -440,13 +456,13 @@ impl Encoder {
             }
             for b in batches {
                 let Some(w) = self.writers.get_mut(&slot) else { break };
-                w.writer.write(&b).map_err(|e| parquet_err(&self.name, "write Parquet", e))?;
-                w.writer.sync().map_err(|e| parquet_err(&self.name, "write Parquet", e))?;
+                w.writer.write(&b).map_err(|e| parquet_err(&self.layout.name, "write Parquet", e))?;
+                w.writer.sync().map_err(|e| parquet_err(&self.layout.name, "write Parquet", e))?;
                 let data = std::mem::take(w.writer.inner_mut());
                 if !data.is_empty() {
                     ops.push(FileOp::Data(w.key.clone(), Bytes::from(data)));
                 }
-                if w.writer.bytes_written() + w.writer.in_progress_size() >= self.roll_bytes {
+                if w.writer.bytes_written() + w.writer.in_progress_size() >= self.layout.roll_bytes {
                     let n = w.n + 1;
                     if let Some(old) = self.writers.remove(&slot) {
                         self.finish(old, &mut ops)?;
@@ -492,9 +508,8 @@ impl Transactional for ParquetSink {
     }
 
     async fn recover(&mut self, last_committed: Option<Epoch>) -> Result<Recovery, SinkError> {
-        if let Some(enc) = self.encoder.as_mut() {
-            enc.writers.clear();
-        }
+        // Unfinished files of the crashed attempt are dropped with their writers.
+        self.encoder = Some(Box::new(Encoder { layout: self.layout.clone(), writers: BTreeMap::new() }));
         self.files.recover(last_committed).await
     }
 
