@@ -4,6 +4,7 @@ mod common;
 
 mod console;
 mod dead_letter;
+mod jobs;
 mod json;
 mod parquet;
 mod protobuf;
