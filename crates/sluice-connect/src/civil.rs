@@ -57,6 +57,47 @@ pub fn parse_date(text: &str) -> Option<i64> {
     (civil_from_days(days) == (y, m, d)).then_some(days)
 }
 
+/// Parses a UTC instant: Unix milliseconds (`1753610889000`), `YYYY-MM-DD`,
+/// `YYYY-MM-DDTHH:MM:SS[.fff][Z]` or the same with a space; `None` when it is none of these.
+pub fn parse_datetime_ms(text: &str) -> Option<i64> {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse().ok();
+    }
+    let t = t.strip_suffix('Z').unwrap_or(t);
+    let (date, time) = match t.split_once(['T', ' ']) {
+        Some((d, tm)) => (d, Some(tm)),
+        None => (t, None),
+    };
+    let days = parse_date(date)?;
+    let mut ms = days * 86_400_000;
+    if let Some(tm) = time {
+        let (hms, frac) = tm.split_once('.').unwrap_or((tm, ""));
+        let parts: Vec<&str> = hms.split(':').collect();
+        if parts.len() != 3 || parts.iter().any(|p| p.len() != 2) {
+            return None;
+        }
+        let (h, m, s): (i64, i64, i64) = (parts[0].parse().ok()?, parts[1].parse().ok()?, parts[2].parse().ok()?);
+        if h > 23 || m > 59 || s > 60 {
+            return None;
+        }
+        ms += (h * 3600 + m * 60 + s) * 1000;
+        if !frac.is_empty() {
+            if !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let digits: String = frac.chars().chain("000".chars()).take(3).collect();
+            ms += digits.parse::<i64>().ok()?;
+        }
+    }
+    Some(ms)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.fffZ` of Unix milliseconds.
+pub fn format_timestamp_ms(ms: i64) -> String {
+    format!("{}.{:03}Z", format_datetime(ms, 'T'), ms.rem_euclid(1000))
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -84,6 +125,17 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
+    }
+
+    #[test]
+    fn datetimes_parse_in_every_documented_form() {
+        assert_eq!(parse_datetime_ms("1690454489123"), Some(1_690_454_489_123));
+        assert_eq!(parse_datetime_ms("2023-07-27T10:41:29"), Some(1_690_454_489_000));
+        assert_eq!(parse_datetime_ms("2023-07-27 10:41:29.12Z"), Some(1_690_454_489_120));
+        assert_eq!(parse_datetime_ms("2023-07-27"), Some(1_690_416_000_000));
+        assert_eq!(parse_datetime_ms("2023-07-27T25:00:00"), None);
+        assert_eq!(parse_datetime_ms("soon"), None);
+        assert_eq!(format_timestamp_ms(1_690_454_489_123), "2023-07-27T10:41:29.123Z");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The producer loop (generator → encoder → sink, paced) and the batched CSV replay.
 //!
 //! Both run on the caller's thread with blocking waits: librdkafka does the network work on
-//! its own threads, and a plain loop is what reaches a million records a second. `stop` is
-//! checked between records and during every wait, so Ctrl-C ends a run within ~100 ms.
+//! its own threads, and a plain loop is what reaches a million records a second. The
+//! [`Interrupt`] is checked between records and during every wait, so Ctrl-C ends a run within
+//! ~100 ms: the first stops producing and waits for the deliveries in flight, the second
+//! drops them.
 
 use crate::encode::json::write_object;
 use crate::encode::{EncodeError, Encoder};
@@ -45,7 +47,7 @@ pub struct Pace {
 pub struct RunOutcome {
     /// Records handed to the sink.
     pub produced: u64,
-    /// Whether `stop` ended it (Ctrl-C) rather than the count or duration.
+    /// Whether an interrupt ended it (Ctrl-C) rather than the count or duration.
     pub interrupted: bool,
     /// Whether every record was acknowledged or failed before returning.
     pub flushed: bool,
@@ -53,10 +55,47 @@ pub struct RunOutcome {
     pub elapsed: Duration,
 }
 
-/// Sleeps until `until`, in slices, returning `false` if `stop` was raised meanwhile.
-pub fn sleep_until(until: Instant, stop: &AtomicBool) -> bool {
+/// Ctrl-C as the pipelines see it.
+#[derive(Debug, Default)]
+pub struct Interrupt {
+    stop: AtomicBool,
+    abort: AtomicBool,
+}
+
+impl Interrupt {
+    /// Neither stopped nor aborted.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// First Ctrl-C: stop producing, wait for deliveries in flight. Second: abort.
+    pub fn signal(&self) {
+        if self.stop.swap(true, Ordering::Relaxed) {
+            self.abort.store(true, Ordering::Relaxed);
+        }
+    }
+    /// Stop producing new records.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+    /// Stop and drop what is not delivered yet.
+    pub fn request_abort(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.abort.store(true, Ordering::Relaxed);
+    }
+    /// Whether producing should stop.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+    /// Whether undelivered records should be dropped.
+    pub fn aborted(&self) -> bool {
+        self.abort.load(Ordering::Relaxed)
+    }
+}
+
+/// Sleeps until `until`, in slices, returning `false` if a stop was requested meanwhile.
+pub fn sleep_until(until: Instant, stop: &Interrupt) -> bool {
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if stop.stopped() {
             return false;
         }
         let now = Instant::now();
@@ -80,14 +119,14 @@ pub fn key_of(row: &Row, column: Option<usize>, buf: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Runs `generator` → `encoder` → `sink` until the count, the duration or `stop`, then waits
+/// Runs `generator` → `encoder` → `sink` until the count, the duration or a stop, then waits
 /// for every delivery report. `now_ms` is the clock rows are stamped with.
 pub fn run_generator(
     generator: &mut dyn Generator,
     encoder: &mut dyn Encoder,
     sink: &KafkaSink,
     pace: Pace,
-    stop: &AtomicBool,
+    stop: &Interrupt,
     now_ms: &mut dyn FnMut() -> i64,
 ) -> Result<RunOutcome, PipelineError> {
     let start = Instant::now();
@@ -118,7 +157,7 @@ pub fn run_generator(
         if pace.duration.is_some_and(|d| start.elapsed() >= d) {
             break;
         }
-        if produced.is_multiple_of(1024) && stop.load(Ordering::Relaxed) {
+        if stop.stopped() {
             interrupted = true;
             break;
         }
@@ -129,7 +168,7 @@ pub fn run_generator(
         sink.send(has_key.then_some(key.as_slice()), &value, produced as usize)?;
         produced += 1;
     }
-    let flushed = sink.flush(stop);
+    let flushed = sink.flush(&|| stop.aborted());
     Ok(RunOutcome { produced, interrupted, flushed, elapsed: start.elapsed() })
 }
 
@@ -183,7 +222,7 @@ pub struct ReplayOutcome {
     pub failed: u64,
     /// Batches sent.
     pub batches: u64,
-    /// Whether `stop` ended it.
+    /// Whether an interrupt ended it.
     pub interrupted: bool,
 }
 
@@ -193,7 +232,7 @@ pub fn replay_csv(
     table: &CsvTable,
     sink: &KafkaSink,
     plan: &ReplayPlan,
-    stop: &AtomicBool,
+    stop: &Interrupt,
     now_ms: &mut dyn FnMut() -> i64,
     on_batch: &mut dyn FnMut(&BatchReport),
 ) -> Result<ReplayOutcome, PipelineError> {
@@ -222,7 +261,7 @@ pub fn replay_csv(
                 let (k, v) = &payloads[i];
                 sink.send(k.as_deref(), v, i)?;
             }
-            let flushed = sink.flush(stop);
+            let flushed = sink.flush(&|| stop.aborted());
             pending = sink.stats().take_failed_tags();
             pending.sort_unstable();
             pending.dedup();

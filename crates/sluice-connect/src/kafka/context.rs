@@ -1,12 +1,13 @@
 //! The client context: logging, error capture, delivery counting, and the broker check.
 
+use super::settings::ClientSettings;
 use rdkafka::client::{Client, ClientContext};
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::metadata::Metadata;
-use rdkafka::producer::ProducerContext;
+use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -149,24 +150,62 @@ pub struct BrokerUnreachable {
     pub hint: String,
 }
 
-/// Asks the cluster for its metadata until it answers or `wait` passes. Without a long wait it
+/// Asks the cluster for its metadata until it answers or `wait` passes. Without `patient` it
 /// gives up as soon as librdkafka reports every broker down, so a missing broker costs well
 /// under a second, not a minute of retries.
+///
+/// librdkafka reports connection errors as events on the client's main queue; `client` must be
+/// one whose main queue is served (a `ThreadedProducer`). For other clients use
+/// [`probe_broker`].
 pub fn wait_for_broker(
     client: &Client<SluiceContext>,
     address: &str,
     wait: Duration,
     patient: bool,
 ) -> Result<Metadata, BrokerUnreachable> {
+    wait_loop(client, address, wait, patient, &|| {})
+}
+
+/// [`wait_for_broker`] on a short-lived client of its own made from `settings`, for callers
+/// whose client does not serve its main queue (admin clients, consumers).
+pub fn probe_broker(settings: &ClientSettings, wait: Duration, patient: bool) -> Result<Metadata, ProbeError> {
+    let probe: BaseProducer<SluiceContext> = settings
+        .client_config()
+        .create_with_context(SluiceContext::default())
+        .map_err(|e| ProbeError::Config(e.to_string()))?;
+    let address = settings.get("bootstrap.servers").unwrap_or_default().to_string();
+    Ok(wait_loop(probe.client(), &address, wait, patient, &|| probe.poll(Duration::ZERO))?)
+}
+
+/// Why [`probe_broker`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// librdkafka rejected a setting.
+    #[error("invalid client setting: {0}; check the -X key=value pairs against librdkafka's CONFIGURATION.md")]
+    Config(String),
+    /// No broker answered.
+    #[error(transparent)]
+    Unreachable(#[from] BrokerUnreachable),
+}
+
+fn wait_loop(
+    client: &Client<SluiceContext>,
+    address: &str,
+    wait: Duration,
+    patient: bool,
+    serve: &dyn Fn(),
+) -> Result<Metadata, BrokerUnreachable> {
     let state = &client.context().state;
     let deadline = Instant::now() + wait;
     loop {
+        serve();
         let left = deadline.saturating_duration_since(Instant::now());
-        let attempt = left.min(Duration::from_millis(500)).max(Duration::from_millis(50));
+        let attempt = left.min(Duration::from_millis(250)).max(Duration::from_millis(50));
         match client.fetch_metadata(None, attempt) {
             Ok(md) if !md.brokers().is_empty() => return Ok(md),
             Ok(_) | Err(_) => {}
         }
+        serve();
         let down = state.all_brokers_down();
         if Instant::now() >= deadline || (down && !patient) {
             let reason = state.unreachable_reason().unwrap_or_else(|| format!("no answer within {}s", wait.as_secs()));

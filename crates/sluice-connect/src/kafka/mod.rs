@@ -11,6 +11,8 @@ pub mod context;
 pub mod settings;
 pub mod sink;
 
-pub use context::{BrokerUnreachable, ClientState, DeliveryStats, SluiceContext, wait_for_broker};
+pub use context::{
+    BrokerUnreachable, ClientState, DeliveryStats, ProbeError, SluiceContext, probe_broker, wait_for_broker,
+};
 pub use settings::ClientSettings;
 pub use sink::{KafkaSink, SinkError};

@@ -10,7 +10,6 @@ use rdkafka::error::KafkaError;
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::{BaseRecord, Producer, PurgeConfig, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Why the sink could not be created or a record not handed over.
@@ -111,13 +110,14 @@ impl KafkaSink {
     }
 
     /// Waits until every record handed over is delivered or failed. Returns `false` when
-    /// `stop` was raised first; then the records still queued are dropped and counted failed.
-    pub fn flush(&self, stop: &AtomicBool) -> bool {
+    /// `abort()` turned true first; then the records still queued are dropped and counted
+    /// failed.
+    pub fn flush(&self, abort: &dyn Fn() -> bool) -> bool {
         loop {
             if self.producer.flush(Duration::from_millis(100)).is_ok() && self.producer.in_flight_count() == 0 {
                 return true;
             }
-            if stop.load(Ordering::Relaxed) {
+            if abort() {
                 self.producer.purge(PurgeConfig::default().queue().inflight());
                 // The purged records' delivery reports (failures) arrive on the next poll.
                 let _ = self.producer.flush(Duration::from_millis(500));

@@ -41,47 +41,31 @@ pub const COLUMNS: [(&str, Kind); 23] = [
     ("record_id", Kind::Int),
 ];
 
-const FIRST_NAMES: [&str; 40] = [
-    "James",
+const FEMALE_NAMES: [&str; 20] = [
     "Mary",
-    "Robert",
     "Patricia",
-    "John",
     "Jennifer",
-    "Michael",
     "Linda",
-    "David",
     "Elizabeth",
-    "William",
     "Barbara",
-    "Richard",
     "Susan",
-    "Joseph",
     "Jessica",
-    "Thomas",
     "Sarah",
-    "Carlos",
     "Karen",
-    "Daniel",
     "Lisa",
-    "Matthew",
     "Nancy",
-    "Anthony",
     "Sandra",
-    "Mark",
     "Ashley",
-    "Wei",
     "Priya",
-    "Andrew",
     "Emily",
-    "Joshua",
     "Maria",
-    "Kevin",
     "Aisha",
-    "Brian",
     "Sofia",
-    "Hiroshi",
     "Olivia",
+];
+const MALE_NAMES: [&str; 20] = [
+    "James", "Robert", "John", "Michael", "David", "William", "Richard", "Joseph", "Thomas", "Carlos", "Daniel",
+    "Matthew", "Anthony", "Mark", "Wei", "Andrew", "Joshua", "Kevin", "Brian", "Hiroshi",
 ];
 const LAST_NAMES: [&str; 40] = [
     "Smith",
@@ -222,7 +206,15 @@ fn money(cents: i64) -> Value {
 }
 
 fn make_customer(rng: &mut Rng, index: usize, as_of_days: i64) -> Customer {
-    let first = *rng.choose(&FIRST_NAMES);
+    let gender = GENDERS[rng.weighted(&weights(&GENDERS))].0;
+    let first = match gender {
+        "Female" => *rng.choose(&FEMALE_NAMES),
+        "Male" => *rng.choose(&MALE_NAMES),
+        _ => {
+            let names = if rng.chance(0.5) { &FEMALE_NAMES } else { &MALE_NAMES };
+            *rng.choose(names)
+        }
+    };
     let last = *rng.choose(&LAST_NAMES);
     let domain = EMAIL_DOMAINS[rng.weighted(&weights(&EMAIL_DOMAINS))].0;
     let email = if rng.chance(0.6) {
@@ -236,7 +228,6 @@ fn make_customer(rng: &mut Rng, index: usize, as_of_days: i64) -> Customer {
     let phone = format!("({area}) {}-{:04}", rng.int_in(200, 999), rng.int_in(0, 9999));
     let zip = format!("{zip_prefix}{:02}", rng.int_in(1, 99));
     let age = (rng.normal(41.0, 13.0).round() as i64).clamp(18, 80);
-    let gender = GENDERS[rng.weighted(&weights(&GENDERS))].0;
     let premium = rng.chance(0.25);
     // Customers joined between 2018-01-01 and a month before as_of.
     let earliest = days_from_civil(2018, 1, 1);
