@@ -5,6 +5,7 @@
 //! Kafka lays it out. Without a data directory everything is in memory.
 
 use crate::config::BrokerConfig;
+use crate::group::GroupCoordinator;
 use crate::log::{LogConfig, LogError, PartitionLog, file::FileLog, memory::MemoryLog};
 use crate::producers::ProducerStates;
 use crate::topic_config;
@@ -109,9 +110,9 @@ impl Topic {
         read(&self.partitions).len() as i32
     }
 
-    /// Whether this is an internal topic (`__consumer_offsets`, ...).
+    /// Whether this is one of Kafka's internal topics, which clients cannot produce to.
     pub fn is_internal(&self) -> bool {
-        self.name.starts_with("__")
+        is_internal_topic(&self.name)
     }
 }
 
@@ -134,6 +135,8 @@ pub struct Broker {
     pub transactional_ids: Mutex<HashMap<String, (i64, i16)>>,
     /// Broker-level defaults for topic configs (from the broker's settings).
     pub topic_defaults: BTreeMap<String, String>,
+    /// Consumer groups and committed offsets.
+    pub groups: GroupCoordinator,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
@@ -174,7 +177,8 @@ impl Broker {
                 topics.insert(topic.name.clone(), Arc::new(topic));
             }
         }
-        Ok(Broker {
+        let groups = GroupCoordinator::new(config.coordinator);
+        let broker = Broker {
             config,
             cluster_id,
             advertised_host,
@@ -184,7 +188,92 @@ impl Broker {
             next_producer_id: AtomicI64::new(max_pid + 1),
             transactional_ids: Mutex::new(HashMap::new()),
             topic_defaults,
-        })
+            groups,
+        };
+        broker.replay_offsets()?;
+        Ok(broker)
+    }
+
+    /// Loads committed offsets from `__consumer_offsets`.
+    fn replay_offsets(&self) -> Result<(), StateError> {
+        let Some(topic) = self.topic(crate::group::records::OFFSETS_TOPIC) else { return Ok(()) };
+        let mut loaded = 0usize;
+        for p in read(&topic.partitions).iter() {
+            let state = lock(&p.state);
+            let mut offset = state.log.log_start_offset();
+            let end = state.log.log_end_offset();
+            while offset < end {
+                let chunk = state.log.read(offset, 1 << 20)?.bytes;
+                if chunk.is_empty() {
+                    break;
+                }
+                let mut buf = chunk.clone();
+                let batches = match kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(partition = p.index, offset, error = %e, "skipping undecodable batches of __consumer_offsets");
+                        break;
+                    }
+                };
+                let mut next = offset;
+                for set in batches {
+                    for r in set.records {
+                        next = next.max(r.offset + 1);
+                        if let Some(k) = &r.key {
+                            self.groups.replay(k, r.value.as_deref());
+                            loaded += 1;
+                        }
+                    }
+                }
+                // Control or empty batches carry no records: step past the chunk by its headers.
+                for (_, h) in sluice_wire::batch::walk(&chunk).flatten() {
+                    next = next.max(h.last_offset() + 1);
+                }
+                if next <= offset {
+                    break;
+                }
+                offset = next;
+            }
+        }
+        if loaded > 0 {
+            tracing::info!(records = loaded, "loaded committed offsets");
+        }
+        Ok(())
+    }
+
+    /// An internal topic, created (compacted, with `partitions` partitions) on first use.
+    pub fn ensure_internal_topic(&self, name: &str, partitions: i32) -> Result<Arc<Topic>, ApiError> {
+        if let Some(t) = self.topic(name) {
+            return Ok(t);
+        }
+        let mut configs = BTreeMap::new();
+        configs.insert("cleanup.policy".to_string(), "compact".to_string());
+        configs.insert("segment.bytes".to_string(), (100 * 1024 * 1024).to_string());
+        match self.create_topic(name, partitions, configs) {
+            Err(e) if e.code == ResponseError::TopicAlreadyExists.code() => self.topic(name).ok_or(e),
+            other => other,
+        }
+    }
+
+    /// Appends broker-written records (`key`, `value`; `None` value = tombstone) to a partition
+    /// as one uncompressed batch; the log is written before this returns.
+    pub fn append_records(
+        &self,
+        topic: &Topic,
+        partition: i32,
+        records: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<(), ApiError> {
+        let p = topic.partition(partition).ok_or(ApiError::from(ResponseError::UnknownTopicOrPartition))?;
+        let now = crate::server::now_ms();
+        let recs: Vec<sluice_wire::batch::SimpleRecord<'_>> =
+            records.iter().map(|(k, v)| (Some(k.as_slice()), v.as_deref(), now)).collect();
+        let mut batch = sluice_wire::batch::build(0, &recs, (-1, -1, -1), 0);
+        lock(&p.state)
+            .log
+            .append(&mut batch)
+            .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        self.appended.notify_waiters();
+        Ok(())
     }
 
     /// A topic by name.
@@ -398,6 +487,11 @@ impl Broker {
         }
         deleted
     }
+}
+
+/// Kafka's internal topics: written by the broker only.
+pub fn is_internal_topic(name: &str) -> bool {
+    matches!(name, "__consumer_offsets" | "__transaction_state")
 }
 
 fn storage_error(e: StateError) -> ApiError {

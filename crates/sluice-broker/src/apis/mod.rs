@@ -7,16 +7,27 @@
 mod api_versions;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod sync_group;
 
 use crate::state::Broker;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -88,7 +99,18 @@ pub fn supported(api: ApiKey) -> Option<(i16, i16)> {
         | DescribeCluster
         | OffsetForLeaderEpoch
         | DeleteRecords
-        | InitProducerId => (crate_range.min, crate_range.max),
+        | InitProducerId
+        | FindCoordinator
+        | JoinGroup
+        | SyncGroup
+        | Heartbeat
+        | LeaveGroup
+        | OffsetCommit
+        | OffsetFetch
+        | DescribeGroups
+        | ListGroups
+        | DeleteGroups
+        | OffsetDelete => (crate_range.min, crate_range.max),
         _ => return None,
     };
     Some((min, max.min(crate_range.max)))
@@ -99,8 +121,27 @@ pub fn supported_list() -> Vec<(ApiKey, i16, i16)> {
     ApiKey::iter().filter_map(|k| supported(k).map(|(a, b)| (k, a, b))).collect()
 }
 
+/// What a handler may need to know about the connection a request came on.
+#[derive(Debug, Clone, Default)]
+pub struct ConnCtx {
+    /// The client's address.
+    pub peer: Option<std::net::SocketAddr>,
+}
+
+impl ConnCtx {
+    /// The client host as Kafka reports it (`/127.0.0.1`).
+    pub fn client_host(&self) -> String {
+        self.peer.map(|p| format!("/{}", p.ip())).unwrap_or_default()
+    }
+}
+
 /// Handles one request frame body and appends the response frame (if any) to `out`.
-pub async fn handle(broker: &Arc<Broker>, mut body: Bytes, out: &mut BytesMut) -> Result<(), RequestError> {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &ConnCtx,
+    mut body: Bytes,
+    out: &mut BytesMut,
+) -> Result<(), RequestError> {
     let prefix = sluice_wire::header::peek(&body).ok_or(RequestError::Short(body.len()))?;
     let api = ApiKey::try_from(prefix.api_key).map_err(|_| RequestError::UnknownApi(prefix.api_key))?;
     let version = prefix.api_version;
@@ -124,7 +165,7 @@ pub async fn handle(broker: &Arc<Broker>, mut body: Bytes, out: &mut BytesMut) -
     let decode_err = |e: anyhow::Error| RequestError::Decode { api, version, reason: e.to_string() };
     let header = decode_request_header_from_buffer(&mut body).map_err(decode_err)?;
     let request = RequestKind::decode(api, &mut body, version).map_err(decode_err)?;
-    let Some(response) = dispatch(broker, &header, request).await else {
+    let Some(response) = dispatch(broker, ctx, &header, request).await else {
         return Ok(());
     };
     encode_response(api, &header, &response, out)
@@ -149,7 +190,12 @@ fn encode_response(
     Ok(())
 }
 
-async fn dispatch(broker: &Arc<Broker>, header: &RequestHeader, request: RequestKind) -> Option<ResponseKind> {
+async fn dispatch(
+    broker: &Arc<Broker>,
+    ctx: &ConnCtx,
+    header: &RequestHeader,
+    request: RequestKind,
+) -> Option<ResponseKind> {
     let v = header.request_api_version;
     Some(match request {
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(r, v)),
@@ -171,6 +217,17 @@ async fn dispatch(broker: &Arc<Broker>, header: &RequestHeader, request: Request
         }
         RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(broker, r, v)),
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(broker, r, v)),
+        RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(find_coordinator::handle(broker, r, v)),
+        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(join_group::handle(broker, header, ctx, r, v).await),
+        RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(broker, r, v).await),
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(broker, r, v)),
+        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(broker, r, v)),
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(broker, r, v)),
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(broker, r, v)),
+        RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(broker, r, v)),
+        RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(broker, r, v)),
+        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(broker, r, v)),
+        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(broker, r, v)),
         other => {
             tracing::warn!(request = ?std::mem::discriminant(&other), "request kind not served");
             return None;

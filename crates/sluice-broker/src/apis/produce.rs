@@ -32,6 +32,10 @@ pub(super) async fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i
                 match &topic {
                     None if version >= 13 => Err(ResponseError::UnknownTopicId.into()),
                     None => Err(ResponseError::UnknownTopicOrPartition.into()),
+                    Some(t) if t.is_internal() => Err(ApiError::new(
+                        ResponseError::InvalidTopicException,
+                        format!("Cannot append to internal topic {}", t.name),
+                    )),
                     Some(t) => append(broker, t, pd.index, pd.records),
                 }
             };
