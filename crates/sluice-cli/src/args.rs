@@ -6,6 +6,7 @@ use std::path::PathBuf;
 // The Kafka client commands keep their flags beside their code (one module per command).
 pub use crate::commands::consume::ConsumeArgs;
 pub use crate::commands::generate::GenerateArgs;
+pub use crate::commands::groups::GroupsArgs;
 pub use crate::commands::produce::ProduceArgs;
 pub use crate::commands::topics::TopicsArgs;
 
@@ -35,6 +36,8 @@ pub enum Command {
     Consume(ConsumeArgs),
     /// Create, list, describe, delete and alter topics.
     Topics(TopicsArgs),
+    /// List and describe consumer groups, reset or delete their offsets.
+    Groups(GroupsArgs),
 }
 
 /// `sluice broker` flags, named after Kafka's broker settings where one exists.

@@ -28,7 +28,33 @@ pub(crate) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
 
 /// Prints a JSON value on one line.
 pub(crate) fn print_json(v: &serde_json::Value) {
-    println!("{v}");
+    write_line(format_args!("{v}"));
+}
+
+/// `println!` that does not panic when stdout is closed: a reader that went away (`| head`)
+/// ends the program quietly, as C tools do on SIGPIPE; other write errors end it with one line.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::output::write_line(format_args!($($arg)*)) };
+}
+pub(crate) use outln;
+
+/// Writes one line to stdout; see [`outln`].
+pub(crate) fn write_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out.write_fmt(args).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
+    if let Err(e) = written {
+        exit_on_write_error(&e);
+    }
+}
+
+/// Ends the program after stdout failed: quietly for a closed pipe, with one line otherwise.
+pub(crate) fn exit_on_write_error(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to stdout: {e}");
+    std::process::exit(1);
 }
 
 #[cfg(test)]

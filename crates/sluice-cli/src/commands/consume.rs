@@ -55,6 +55,7 @@ pub struct ConsumeArgs {
     #[arg(value_name = "TOPIC")]
     pub topic: String,
     /// Start at the first record of each partition [default: only records produced from now].
+    /// With --group: for partitions the group has no committed offset for.
     #[arg(long, conflicts_with_all = ["offset", "from_timestamp"])]
     pub from_beginning: bool,
     /// Start at this offset in each partition; negative: that many records before the end.
@@ -298,6 +299,10 @@ fn consume_blocking(cfg: ConsumeConfig, interrupt: &sluice_connect::pipeline::In
         Some(g) => {
             settings.set("group.id", g);
             settings.set("auto.offset.reset", if cfg.start == Start::Beginning { "earliest" } else { "latest" });
+            // Offsets are stored by hand once a record is printed: librdkafka's automatic store
+            // would also count the records it drains from its queue when the consumer closes
+            // (after --count), committing offsets of records nobody saw.
+            settings.set("enable.auto.offset.store", "false");
         }
         None => {
             // assign() needs a group handle; it never joins and commits nothing.
@@ -333,6 +338,28 @@ fn consume_blocking(cfg: ConsumeConfig, interrupt: &sluice_connect::pipeline::In
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    let seen = read_loop(&consumer, &cfg, &chosen, interrupt, &mut out);
+    match seen {
+        // The reader went away (`| head`): done. Returning (rather than exiting) lets the
+        // consumer leave its group and commit on drop.
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) => {
+            Ok(0)
+        }
+        Err(e) => match e.downcast_ref::<std::io::Error>() {
+            Some(io) => crate::output::exit_on_write_error(io),
+            None => Err(e),
+        },
+        ok => ok,
+    }
+}
+
+fn read_loop(
+    consumer: &BaseConsumer<SluiceContext>,
+    cfg: &ConsumeConfig,
+    chosen: &[i32],
+    interrupt: &sluice_connect::pipeline::Interrupt,
+    out: &mut impl Write,
+) -> anyhow::Result<u64> {
     let mut seen = 0u64;
     let mut at_end: BTreeSet<i32> = BTreeSet::new();
     while !interrupt.stopped() && cfg.count.is_none_or(|c| seen < c) {
@@ -341,10 +368,15 @@ fn consume_blocking(cfg: ConsumeConfig, interrupt: &sluice_connect::pipeline::In
             Some(Ok(m)) => {
                 at_end.remove(&m.partition());
                 match cfg.format {
-                    ConsumeFormat::Json => writeln!(out, "{}", record_json(&m, &cfg))?,
-                    ConsumeFormat::Text => write_text(&mut out, &m, &cfg)?,
+                    ConsumeFormat::Json => writeln!(out, "{}", record_json(&m, cfg))?,
+                    ConsumeFormat::Text => write_text(out, &m, cfg)?,
                 }
                 out.flush()?;
+                if cfg.group.is_some() {
+                    consumer.store_offset_from_message(&m).with_context(|| {
+                        format!("cannot store the offset of {} partition {}", cfg.topic, m.partition())
+                    })?;
+                }
                 seen += 1;
             }
             Some(Err(KafkaError::PartitionEOF(p))) => {

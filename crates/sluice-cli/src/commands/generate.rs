@@ -59,10 +59,13 @@ pub struct CampaignsArgs {
 
 fn write(output: &PathBuf, schema: &RowSchema, rows: &[Row]) -> anyhow::Result<()> {
     if output.as_os_str() == "-" {
-        let stdout = std::io::stdout();
-        let mut lock = stdout.lock();
-        write_csv(schema, rows, &mut lock)?;
-        lock.flush()?;
+        // Rendered first so a closed pipe (`| head`) is told apart from an encoding error.
+        let mut text = Vec::new();
+        write_csv(schema, rows, &mut text)?;
+        let mut lock = std::io::stdout().lock();
+        if let Err(e) = lock.write_all(&text).and_then(|()| lock.flush()) {
+            crate::output::exit_on_write_error(&e);
+        }
         return Ok(());
     }
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {

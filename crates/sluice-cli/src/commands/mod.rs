@@ -3,6 +3,7 @@
 mod broker;
 pub(crate) mod consume;
 pub(crate) mod generate;
+pub(crate) mod groups;
 pub(crate) mod produce;
 pub(crate) mod topics;
 
@@ -16,6 +17,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args).await,
         Command::Consume(args) => consume::run(args).await,
         Command::Topics(args) => topics::run(args).await,
+        Command::Groups(args) => groups::run(args).await,
     }
 }
 

@@ -11,6 +11,7 @@ mod lines;
 use crate::clients::{Ensured, admin, check_sink, ensure_topic, interrupt_on_signal};
 use crate::duration;
 use crate::kafka_opts::{ConnectArgs, Environment, KafkaConn, env_seconds};
+use crate::output::outln;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -358,7 +359,7 @@ pub(crate) fn summarize(
 ) -> anyhow::Result<()> {
     let (delivered, failed) = (stats.delivered(), stats.failed());
     let secs = elapsed.as_secs_f64().max(1e-9);
-    println!(
+    outln!(
         "{topic}: {produced} records produced in {:.2}s ({:.0}/s): {delivered} delivered, {failed} failed{}",
         elapsed.as_secs_f64(),
         delivered as f64 / secs,

@@ -3,6 +3,7 @@
 
 use crate::clients::{admin, admin_options};
 use crate::kafka_opts::{ConnectArgs, Environment, KafkaConn};
+use crate::output::outln;
 use crate::output::{OutputFormat, print_json, table};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -156,7 +157,7 @@ fn list(md: &Metadata, internal: bool, fmt: OutputFormat) -> anyhow::Result<()> 
                 .map(|t| json!({"name": t.name(), "partitions": t.partitions().len(), "replication_factor": rf(t)}))
                 .collect::<Vec<_>>()
         )),
-        OutputFormat::Table => println!(
+        OutputFormat::Table => outln!(
             "{}",
             table(
                 &["TOPIC", "PARTITIONS", "REPLICATION"],
@@ -199,10 +200,10 @@ async fn create(
     let count = md.as_ref().and_then(|m| crate::clients::partition_count(m, name));
     match fmt {
         OutputFormat::Json => print_json(&json!({"topic": name, "created": !existed, "partitions": count})),
-        OutputFormat::Table if existed => println!("topic {name} exists already"),
+        OutputFormat::Table if existed => outln!("topic {name} exists already"),
         OutputFormat::Table => match count {
-            Some(n) => println!("created topic {name} with {n} partitions"),
-            None => println!("created topic {name}"),
+            Some(n) => outln!("created topic {name} with {n} partitions"),
+            None => outln!("created topic {name}"),
         },
     }
     Ok(())
@@ -262,7 +263,7 @@ async fn describe(
             for (name, parts, marks, entries) in &out {
                 let records: i64 = marks.iter().map(|(lo, hi)| hi - lo).sum();
                 let rf = parts.first().map_or(0, |p| p.2.len());
-                println!("topic {name}: {} partitions, replication factor {rf}, {records} records", parts.len());
+                outln!("topic {name}: {} partitions, replication factor {rf}, {records} records", parts.len());
                 let rows = parts
                     .iter()
                     .zip(marks)
@@ -279,19 +280,16 @@ async fn describe(
                         ]
                     })
                     .collect();
-                println!(
-                    "{}",
-                    table(&["PARTITION", "LEADER", "REPLICAS", "ISR", "EARLIEST", "LATEST", "RECORDS"], rows)
-                );
+                outln!("{}", table(&["PARTITION", "LEADER", "REPLICAS", "ISR", "EARLIEST", "LATEST", "RECORDS"], rows));
                 let set: Vec<Vec<String>> = entries
                     .iter()
                     .filter(|e| !e.is_default || e.source == ConfigSource::DynamicTopic)
                     .map(|e| vec![e.name.clone(), e.value.clone().unwrap_or_default()])
                     .collect();
                 if set.is_empty() {
-                    println!("settings: all broker defaults");
+                    outln!("settings: all broker defaults");
                 } else {
-                    println!("{}", table(&["SETTING", "VALUE"], set));
+                    outln!("{}", table(&["SETTING", "VALUE"], set));
                 }
             }
         }
@@ -330,10 +328,10 @@ async fn delete(
         OutputFormat::Json => print_json(&json!({"deleted": deleted})),
         OutputFormat::Table => {
             for n in &deleted {
-                println!("deleted topic {n}");
+                outln!("deleted topic {n}");
             }
             for n in missing {
-                println!("topic {n} did not exist");
+                outln!("topic {n} did not exist");
             }
         }
     }
@@ -402,7 +400,7 @@ async fn alter(
     }
     match fmt {
         OutputFormat::Json => print_json(&json!({"topic": name, "changes": changes})),
-        OutputFormat::Table => println!("altered topic {name}: {}", changes.join(", ")),
+        OutputFormat::Table => outln!("altered topic {name}: {}", changes.join(", ")),
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 mod admin;
 mod config;
 mod console;
+mod groups;
 mod produce;
 
 use std::io::Write;

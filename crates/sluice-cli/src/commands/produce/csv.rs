@@ -4,6 +4,7 @@ use super::{check_topic_name, print_banner};
 use crate::clients::{check_sink, interrupt_on_signal};
 use crate::duration;
 use crate::kafka_opts::KafkaConn;
+use crate::output::outln;
 use anyhow::{Context, bail};
 use clap::Args;
 use sluice_connect::kafka::KafkaSink;
@@ -133,13 +134,13 @@ pub(crate) async fn run(args: CsvArgs, conn: KafkaConn) -> anyhow::Result<()> {
     let run_sink = Arc::clone(&sink);
     let outcome = tokio::task::spawn_blocking(move || {
         replay_csv(&config.table, &run_sink, &config.plan, &interrupt, &mut sluice_connect::civil::now_ms, &mut |r| {
-            println!("{}", report_line(r))
+            outln!("{}", report_line(r))
         })
     })
     .await
     .context("the producer thread failed")??;
     let elapsed: Duration = started.elapsed();
-    println!(
+    outln!(
         "{}: {} of {rows} records delivered in {} batches, {} failed, {:.1}s{}",
         args.topic,
         outcome.delivered,
