@@ -174,13 +174,13 @@ fn check_bootstrap(list: &str, origin: &str) -> anyhow::Result<()> {
 /// Reads `PRODUCER_INTERVAL`-style seconds from the environment.
 pub(crate) fn env_seconds(env: &Environment, name: &str) -> anyhow::Result<Option<Duration>> {
     let Some((v, origin)) = env.get(name) else { return Ok(None) };
-    let secs: f64 = v
-        .trim()
-        .parse()
+    v.trim()
+        .parse::<f64>()
         .ok()
-        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-        .with_context(|| format!("{origin} is {v:?}, not a number of seconds; write e.g. {name}=1"))?;
-    Ok(Some(Duration::from_secs_f64(secs)))
+        .filter(|s| (0.0..1e9).contains(s))
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .map(Some)
+        .with_context(|| format!("{origin} is {v:?}, not a number of seconds; write e.g. {name}=1"))
 }
 
 #[cfg(test)]
@@ -228,6 +228,8 @@ mod tests {
         assert!(err.contains("\"localhost\"") && err.contains("HOST:PORT"), "{err}");
         let a = ConnectArgs { wait_for_broker: Some("soon".into()), ..Default::default() };
         assert!(KafkaConn::resolve(&a, &e).unwrap_err().to_string().contains("--wait-for-broker"));
+        let huge = env(&[], "PRODUCER_INTERVAL=1e300\n");
+        assert!(env_seconds(&huge, "PRODUCER_INTERVAL").is_err());
         let bad = env(&[], "PRODUCER_INTERVAL=fast\n");
         let err = env_seconds(&bad, "PRODUCER_INTERVAL").unwrap_err().to_string();
         assert!(err.contains("PRODUCER_INTERVAL in") && err.contains("\"fast\""), "{err}");

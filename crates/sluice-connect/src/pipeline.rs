@@ -92,6 +92,8 @@ impl Interrupt {
     }
 }
 
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Sleeps until `until`, in slices, returning `false` if a stop was requested meanwhile.
 pub fn sleep_until(until: Instant, stop: &Interrupt) -> bool {
     loop {
@@ -131,7 +133,11 @@ pub fn run_generator(
 ) -> Result<RunOutcome, PipelineError> {
     let start = Instant::now();
     let key_column = generator.key_column();
-    let interval = pace.rate.filter(|r| *r > 0.0 && r.is_finite()).map(|r| Duration::from_secs_f64(1.0 / r));
+    // Paces slower than one record a year are treated as one a year rather than overflowing.
+    let interval = pace
+        .rate
+        .filter(|r| *r > 0.0 && r.is_finite())
+        .map(|r| Duration::try_from_secs_f64(1.0 / r).unwrap_or(YEAR).min(YEAR));
     let mut row = Row::default();
     let mut value = Vec::with_capacity(256);
     let mut key = Vec::with_capacity(32);
@@ -143,7 +149,9 @@ pub fn run_generator(
         }
         if let Some(step) = interval {
             // Record n is due at start + n·interval: no drift, however long sends take.
-            let due = start + step.mul_f64(produced as f64);
+            let offset = Duration::try_from_secs_f64(step.as_secs_f64() * produced as f64).ok();
+            let due = offset.and_then(|d| start.checked_add(d));
+            let Some(due) = due else { break };
             if let Some(d) = pace.duration
                 && due > start + d
             {

@@ -164,6 +164,9 @@ impl GenKind {
     }
 }
 
+/// The slowest pace accepted: about one record a week.
+const MIN_RATE: f64 = 1.0 / 604_800.0;
+
 /// A generator run, resolved and checked.
 #[derive(Debug, Clone)]
 pub(crate) struct GenConfig {
@@ -197,6 +200,13 @@ impl GenConfig {
             }
             (None, None) => d.interval.filter(|i| !i.is_zero()).map(|i| 1.0 / i.as_secs_f64()),
         };
+        if let Some(r) = rate
+            && r < MIN_RATE
+        {
+            bail!(
+                "a pace of {r} records per second (--rate / --interval) is slower than one a week; give at least {MIN_RATE}"
+            );
+        }
         let duration = args.duration.as_deref().map(|t| duration::parse("--duration", t)).transpose()?;
         if let Some(p) = args.partitions
             && p < 1
@@ -258,7 +268,9 @@ fn pace_text(p: &Pace) -> String {
     let count = p.count.map_or("until Ctrl-C".to_string(), |c| format!("{c} records"));
     let rate = match p.rate {
         None => "as fast as the broker takes them".to_string(),
-        Some(r) if r <= 10.0 => format!("one every {}", duration::show(Duration::from_secs_f64(1.0 / r))),
+        Some(r) if r <= 10.0 => {
+            format!("one every {}", duration::show(Duration::try_from_secs_f64(1.0 / r).unwrap_or(Duration::MAX)))
+        }
         Some(r) => format!("{r} per second"),
     };
     let dur = p.duration.map(|d| format!(", for at most {}", duration::show(d))).unwrap_or_default();
@@ -409,6 +421,8 @@ mod tests {
         let env = Environment::default();
         let bad = |a: GenArgs| GenConfig::resolve(GenKind::UserEvents, &a, conn(), &env).unwrap_err().to_string();
         assert!(bad(GenArgs { rate: Some(-1.0), ..Default::default() }).contains("--rate -1"));
+        assert!(bad(GenArgs { rate: Some(1e-300), ..Default::default() }).contains("slower than one a week"));
+        assert!(bad(GenArgs { interval: Some("9999999h".into()), ..Default::default() }).contains("one a week"));
         assert!(bad(GenArgs { partitions: Some(0), ..Default::default() }).contains("--partitions 0"));
         assert!(bad(GenArgs { topic: Some("a b".into()), ..Default::default() }).contains("--topic \"a b\""));
         assert!(bad(GenArgs { duration: Some("x".into()), ..Default::default() }).contains("--duration \"x\""));
