@@ -109,6 +109,10 @@ class KafkaServer(_Server):
 
     name = "kafka"
 
+    def __init__(self, workdir: str | None = None, heap: str = "-Xmx512m -Xms128m"):
+        super().__init__(workdir)
+        self.heap = heap
+
     def restart(self) -> "KafkaServer":
         """Stop (SIGTERM) and start again on the same port and data."""
         self.stop()
@@ -117,7 +121,7 @@ class KafkaServer(_Server):
     def start(self, timeout: float = 90.0, reuse: bool = False) -> "KafkaServer":
         data = self.workdir / "data"
         props = self.workdir / "server.properties"
-        env = dict(os.environ, KAFKA_HEAP_OPTS="-Xmx512m -Xms128m")
+        env = dict(os.environ, KAFKA_HEAP_OPTS=self.heap)
         if reuse and props.exists():
             return self._launch(props, env, timeout)
         self.port = free_port()

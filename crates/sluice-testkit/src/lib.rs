@@ -4,6 +4,9 @@
 //! - [`TestBroker`]: an in-process broker on a free port, memory or file storage.
 //! - [`read_topic`]: every record of a topic read back with librdkafka (an independent
 //!   client), for asserting what producers wrote.
+//! - [`client`]: [`client::KafkaConn`], a raw Kafka protocol connection for exact-version tests.
+
+pub mod client;
 
 use sluice_broker::{BrokerConfig, BrokerHandle};
 use std::path::Path;

@@ -78,10 +78,63 @@ pub enum RequestError {
     },
 }
 
+/// The versions both the request and the response types of the codec crate handle. The crate's
+/// `ApiKey::valid_versions` table runs ahead of its message types for some APIs (OffsetCommit
+/// v10, InitProducerId v6), so the message types' own ranges decide.
+fn codec_range(api: ApiKey) -> kafka_protocol::protocol::VersionRange {
+    use kafka_protocol::protocol::{Message, VersionRange};
+    fn both<Req: Message, Resp: Message>() -> VersionRange {
+        VersionRange { min: Req::VERSIONS.min.max(Resp::VERSIONS.min), max: Req::VERSIONS.max.min(Resp::VERSIONS.max) }
+    }
+    macro_rules! ranges {
+        ($($api:ident => $req:ident, $resp:ident;)*) => {
+            match api {
+                $(ApiKey::$api => both::<kafka_protocol::messages::$req, kafka_protocol::messages::$resp>(),)*
+                _ => api.valid_versions(),
+            }
+        };
+    }
+    ranges! {
+        Produce => ProduceRequest, ProduceResponse;
+        Fetch => FetchRequest, FetchResponse;
+        ListOffsets => ListOffsetsRequest, ListOffsetsResponse;
+        Metadata => MetadataRequest, MetadataResponse;
+        OffsetCommit => OffsetCommitRequest, OffsetCommitResponse;
+        OffsetFetch => OffsetFetchRequest, OffsetFetchResponse;
+        FindCoordinator => FindCoordinatorRequest, FindCoordinatorResponse;
+        JoinGroup => JoinGroupRequest, JoinGroupResponse;
+        Heartbeat => HeartbeatRequest, HeartbeatResponse;
+        LeaveGroup => LeaveGroupRequest, LeaveGroupResponse;
+        SyncGroup => SyncGroupRequest, SyncGroupResponse;
+        DescribeGroups => DescribeGroupsRequest, DescribeGroupsResponse;
+        ListGroups => ListGroupsRequest, ListGroupsResponse;
+        ApiVersions => ApiVersionsRequest, ApiVersionsResponse;
+        CreateTopics => CreateTopicsRequest, CreateTopicsResponse;
+        DeleteTopics => DeleteTopicsRequest, DeleteTopicsResponse;
+        DeleteRecords => DeleteRecordsRequest, DeleteRecordsResponse;
+        InitProducerId => InitProducerIdRequest, InitProducerIdResponse;
+        OffsetForLeaderEpoch => OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse;
+        AddPartitionsToTxn => AddPartitionsToTxnRequest, AddPartitionsToTxnResponse;
+        AddOffsetsToTxn => AddOffsetsToTxnRequest, AddOffsetsToTxnResponse;
+        EndTxn => EndTxnRequest, EndTxnResponse;
+        TxnOffsetCommit => TxnOffsetCommitRequest, TxnOffsetCommitResponse;
+        DescribeConfigs => DescribeConfigsRequest, DescribeConfigsResponse;
+        AlterConfigs => AlterConfigsRequest, AlterConfigsResponse;
+        CreatePartitions => CreatePartitionsRequest, CreatePartitionsResponse;
+        DeleteGroups => DeleteGroupsRequest, DeleteGroupsResponse;
+        IncrementalAlterConfigs => IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse;
+        OffsetDelete => OffsetDeleteRequest, OffsetDeleteResponse;
+        DescribeCluster => DescribeClusterRequest, DescribeClusterResponse;
+        DescribeProducers => DescribeProducersRequest, DescribeProducersResponse;
+        DescribeTransactions => DescribeTransactionsRequest, DescribeTransactionsResponse;
+        ListTransactions => ListTransactionsRequest, ListTransactionsResponse;
+    }
+}
+
 /// The version range served for each API, `None` when the API is not served.
 pub fn supported(api: ApiKey) -> Option<(i16, i16)> {
     use ApiKey::*;
-    let crate_range = api.valid_versions();
+    let crate_range = codec_range(api);
     let (min, max) = match api {
         // Advertised from v0 because librdkafka < 2.11.1 turns compression off otherwise;
         // v0–v2 (pre record-batch) are answered with UNSUPPORTED_VERSION.
