@@ -2,6 +2,7 @@
 
 use crate::group::CoordinatorConfig;
 use crate::log::FlushPolicy;
+use crate::txn::TxnConfig;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -43,6 +44,8 @@ pub struct BrokerConfig {
     pub flush: FlushPolicy,
     /// Consumer group settings.
     pub coordinator: CoordinatorConfig,
+    /// Transaction coordinator settings.
+    pub txn: TxnConfig,
 }
 
 impl Default for BrokerConfig {
@@ -65,6 +68,7 @@ impl Default for BrokerConfig {
             retention_check_interval: Duration::from_secs(300),
             flush: FlushPolicy::Os,
             coordinator: CoordinatorConfig::default(),
+            txn: TxnConfig::default(),
         }
     }
 }
