@@ -3,6 +3,13 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+// The Kafka client commands keep their flags beside their code (one module per command).
+pub use crate::commands::consume::ConsumeArgs;
+pub use crate::commands::generate::GenerateArgs;
+pub use crate::commands::groups::GroupsArgs;
+pub use crate::commands::produce::ProduceArgs;
+pub use crate::commands::topics::TopicsArgs;
+
 /// sluice: a Kafka-compatible broker, schema registry and event-time stream processor in one
 /// binary.
 #[derive(Debug, Parser)]
@@ -21,6 +28,16 @@ pub struct Cli {
 pub enum Command {
     /// Run the Kafka-compatible broker (any Kafka client or tool can use it).
     Broker(BrokerArgs),
+    /// Produce records: the seeds' generators, a CSV file replayed in batches, or stdin lines.
+    Produce(ProduceArgs),
+    /// Write the seeds' CSV files (customer transactions, campaigns).
+    Generate(GenerateArgs),
+    /// Print the records of a topic (like kcat -C or kafka-console-consumer).
+    Consume(ConsumeArgs),
+    /// Create, list, describe, delete and alter topics.
+    Topics(TopicsArgs),
+    /// List and describe consumer groups, reset or delete their offsets.
+    Groups(GroupsArgs),
 }
 
 /// `sluice broker` flags, named after Kafka's broker settings where one exists.

@@ -2,12 +2,17 @@
 //!
 //! # Layout
 //! - [`TestBroker`]: an in-process broker on a free port, memory or file storage.
+//! - [`read_topic`]: every record of a topic read back with librdkafka (an independent
+//!   client), for asserting what producers wrote.
 //! - [`client`]: [`client::KafkaConn`], a raw Kafka protocol connection for exact-version tests.
 
 pub mod client;
 
 use sluice_broker::{BrokerConfig, BrokerHandle};
 use std::path::Path;
+
+mod consume;
+pub use consume::{ConsumedRecord, read_topic};
 
 /// A broker started for one test; shut down explicitly or dropped with its runtime.
 #[derive(Debug)]
