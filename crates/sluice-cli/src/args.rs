@@ -21,6 +21,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the Kafka-compatible broker (any Kafka client or tool can use it).
     Broker(BrokerArgs),
+    /// Run the Confluent-compatible schema registry, storing schemas in a Kafka topic.
+    Registry(RegistryArgs),
+    /// Protobuf schema tools.
+    Schemas(SchemasArgs),
 }
 
 /// `sluice broker` flags, named after Kafka's broker settings where one exists.
@@ -69,4 +73,54 @@ pub struct BrokerArgs {
     /// Close connections idle this long (connections.max.idle.ms).
     #[arg(long, default_value_t = 600_000, value_name = "MS")]
     pub idle_timeout_ms: u64,
+}
+
+/// `sluice registry` flags, named after Confluent Schema Registry's settings where one exists.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Address to listen on (listeners). Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8081", value_name = "HOST:PORT")]
+    pub listen: String,
+    /// Kafka brokers holding the schemas topic (kafkastore.bootstrap.servers).
+    #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT,...", env = "KAFKA_BOOTSTRAP_SERVERS")]
+    pub bootstrap_servers: String,
+    /// The compacted topic schemas are stored in (kafkastore.topic).
+    #[arg(long, default_value = "_schemas", value_name = "TOPIC")]
+    pub topic: String,
+    /// Compatibility level for subjects without their own (schema.compatibility.level).
+    #[arg(long, default_value = "BACKWARD", value_name = "LEVEL")]
+    pub compatibility: String,
+    /// How long to wait for the broker at start (kafkastore.init.timeout.ms), in ms.
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    pub init_timeout_ms: u64,
+}
+
+/// `sluice schemas` subcommands.
+#[derive(Debug, Args)]
+pub struct SchemasArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: SchemasCommand,
+}
+
+/// Schema tools.
+#[derive(Debug, Subcommand)]
+pub enum SchemasCommand {
+    /// Compile .proto files (imports and well-known types included) into a descriptor set, as
+    /// `protoc --include_imports --descriptor_set_out` does; no protoc needed.
+    Compile(CompileArgs),
+}
+
+/// `sluice schemas compile` flags.
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// The .proto files.
+    #[arg(required = true, value_name = "FILE.proto")]
+    pub files: Vec<PathBuf>,
+    /// Where to write the FileDescriptorSet.
+    #[arg(short, long, value_name = "FILE.desc")]
+    pub output: PathBuf,
+    /// Directories searched for imports (default: each file's directory).
+    #[arg(short = 'I', long = "proto-path", value_name = "DIR")]
+    pub include: Vec<PathBuf>,
 }

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 mod broker;
+mod registry;
+mod schemas;
 
 use crate::args::Command;
 
@@ -8,6 +10,8 @@ use crate::args::Command;
 pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Broker(args) => broker::run(args).await,
+        Command::Registry(args) => registry::run(args).await,
+        Command::Schemas(args) => schemas::run(args),
     }
 }
 
