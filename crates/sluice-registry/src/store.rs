@@ -170,7 +170,10 @@ impl KafkaStore {
 
     fn read_blocking(bootstrap: String, topic: String, timeout: Duration) -> Result<Vec<RawRecord>, StoreError> {
         let err = |e: KafkaError| StoreError::Read { topic: topic.clone(), cause: e.to_string() };
+        // librdkafka refuses assign() without a group.id; the group is never joined or committed
+        // to (partition 0 is assigned from the beginning), so no group coordinator is needed.
         let consumer: BaseConsumer = base_config(&bootstrap)
+            .set("group.id", format!("sluice-registry-reader-{}", std::process::id()))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")

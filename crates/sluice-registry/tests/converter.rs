@@ -1,0 +1,103 @@
+//! `schema_registry_converter` (a Rust Confluent client built on prost-reflect and protox) as a
+//! second client: it registers and encodes through our registry and sluice decodes, and the
+//! reverse.
+
+use crate::common::{Env, call};
+use schema_registry_converter::async_impl::proto_decoder::ProtoDecoder;
+use schema_registry_converter::async_impl::proto_encoder::ProtoEncoder;
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::prost_reflect::{ReflectMessage as _, Value as PV};
+use schema_registry_converter::schema_registry_common::{
+    SchemaType, SubjectNameStrategy, SuppliedReference, SuppliedSchema,
+};
+use serde_json::json;
+use sluice_formats::protobuf::{ProtoSchema, RowDecoder, RowEncoder, message_at};
+use sluice_formats::{Row, Value};
+use sluice_wire::confluent::{decode_protobuf, encode_protobuf_prefix};
+
+const COMMON: &str = "syntax = \"proto3\";\npackage common;\nmessage Meta { string source = 1; }\n";
+const ORDER: &str = "syntax = \"proto3\";\npackage shop;\nimport \"common/meta.proto\";\n\
+                     message Header { int32 v = 1; }\n\
+                     message Order { string id = 1; int64 cents = 2; common.Meta meta = 3; }\n";
+
+/// Decodes a Confluent-framed value the way sluice's Kafka source will: schema id and message
+/// indexes from the prefix, the schema (with its references) from the registry over HTTP.
+async fn sluice_decode(env: &Env, bytes: &[u8]) -> (String, Row) {
+    let frame = decode_protobuf(bytes).expect("Confluent framing");
+    let (_, schema) = env.call("GET", &format!("/schemas/ids/{}", frame.schema_id), None).await;
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut pending: Vec<serde_json::Value> = schema["references"].as_array().cloned().unwrap_or_default();
+    while let Some(r) = pending.pop() {
+        let path =
+            format!("/subjects/{}/versions/{}", r["subject"].as_str().unwrap().replace('/', "%2F"), r["version"]);
+        let (_, v) = env.call("GET", &path, None).await;
+        pending.extend(v["references"].as_array().cloned().unwrap_or_default());
+        files.push((r["name"].as_str().unwrap().to_string(), v["schema"].as_str().unwrap().to_string()));
+    }
+    files.push(("main.proto".into(), schema["schema"].as_str().unwrap().to_string()));
+    let sources: Vec<(&str, &str)> = files.iter().map(|(n, s)| (n.as_str(), s.as_str())).collect();
+    let compiled = ProtoSchema::compile_sources("main.proto", &sources).expect("registry text compiles");
+    let file = compiled.pool().get_file_by_name("main.proto").unwrap();
+    let message = message_at(&file, frame.indexes.as_slice()).expect("message index names a message");
+    let row = RowDecoder::new(&message).unwrap().decode(frame.payload).expect("payload decodes");
+    (message.full_name().to_string(), row)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converter_encodes_through_our_registry_and_sluice_decodes() {
+    let env = Env::start().await;
+    let encoder = ProtoEncoder::new(SrSettings::new(env.registry.url.clone()));
+    let schema = SuppliedSchema::new(Some("shop.Order".into()), SchemaType::Protobuf, ORDER.into())
+        .with_references(vec![SuppliedReference::new("common/meta.proto".into(), "common-meta".into(), COMMON.into())]);
+    let strategy = SubjectNameStrategy::TopicNameStrategyWithSchema("orders".into(), false, schema);
+    let bytes = encoder
+        .encode_json(&json!({"id": "o-1", "cents": "1250", "meta": {"source": "web"}}), "shop.Order", &strategy)
+        .await
+        .expect("the converter registers and encodes against sluice's registry");
+
+    // what the converter registered
+    assert_eq!(env.call("GET", "/subjects", None).await.1, json!(["common-meta", "orders-value"]));
+    let (_, v) = env.call("GET", "/subjects/orders-value/versions/latest", None).await;
+    assert_eq!(v["references"], json!([{"name": "common/meta.proto", "subject": "common-meta", "version": 1}]));
+    // Order is the second message: indexes [1], written as 02 02
+    assert_eq!(&bytes[..7], &[0, 0, 0, 0, v["id"].as_u64().unwrap() as u8, 2, 2]);
+
+    let (name, row) = sluice_decode(&env, &bytes).await;
+    assert_eq!(name, "shop.Order");
+    assert_eq!(row.values, vec![Value::from("o-1"), Value::Int(1250), Value::from(r#"{"source":"web"}"#)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sluice_encodes_and_the_converter_decodes() {
+    let env = Env::start().await;
+    let user_event = sluice_formats::seeds::USER_EVENT_PROTO;
+    let (s, r) = env
+        .call(
+            "POST",
+            "/subjects/user-events-value/versions",
+            Some(json!({"schemaType": "PROTOBUF", "schema": user_event})),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let id = r["id"].as_u64().unwrap() as u32;
+
+    let schema = ProtoSchema::compile_source("user_event.proto", user_event).unwrap();
+    let encoder = RowEncoder::new(&schema.message("protobuf.UserEvent").unwrap()).unwrap();
+    let mut bytes = Vec::new();
+    encode_protobuf_prefix(id, &[0], &mut bytes);
+    encoder
+        .encode(&Row::new(vec![Value::from("user7"), Value::from("purchase"), Value::Float(42.5)]), &mut bytes)
+        .unwrap();
+
+    let decoder = ProtoDecoder::new(SrSettings::new(env.registry.url.clone()));
+    let value = decoder.decode(Some(&bytes)).await.expect("the converter decodes sluice's bytes");
+    let PV::Message(msg) = value else { panic!("expected a message, got {value:?}") };
+    assert_eq!(msg.descriptor().full_name(), "protobuf.UserEvent");
+    assert_eq!(msg.get_field_by_name("userId").unwrap().as_str(), Some("user7"));
+    assert_eq!(msg.get_field_by_name("action").unwrap().as_str(), Some("purchase"));
+    assert_eq!(msg.get_field_by_name("value").unwrap().as_f64(), Some(42.5));
+
+    // and the same id answers over plain HTTP
+    let (s, _) = call(&env.http, &env.url(&format!("/schemas/ids/{id}")), "GET", None).await;
+    assert_eq!(s, 200);
+}
