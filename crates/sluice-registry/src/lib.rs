@@ -12,6 +12,8 @@
 //! - [`store`]: the [`Store`](store::Store) trait, the Kafka topic and an in-memory store.
 //! - [`error`]: the core's errors and their Confluent codes.
 //! - [`http`]: the axum routes.
+//! - [`client`]: a client of any Confluent-compatible registry: decode framed protobuf values
+//!   into rows, register `.proto` files with their imports as references.
 //!
 //! Start it with [`serve`]; the caller binds the listener (tests use `127.0.0.1:0`):
 //!
@@ -23,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod client;
 pub mod compat;
 pub mod core;
 pub mod error;

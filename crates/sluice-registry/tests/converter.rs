@@ -11,36 +11,22 @@ use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedReference, SuppliedSchema,
 };
 use serde_json::json;
-use sluice_formats::protobuf::{ProtoSchema, RowDecoder, RowEncoder, message_at};
+use sluice_formats::protobuf::{ProtoSchema, RowEncoder};
 use sluice_formats::{Row, Value};
-use sluice_wire::confluent::{decode_protobuf, encode_protobuf_prefix};
+use sluice_registry::client::RegistryClient;
+use sluice_wire::confluent::encode_protobuf_prefix;
 
 const COMMON: &str = "syntax = \"proto3\";\npackage common;\nmessage Meta { string source = 1; }\n";
 const ORDER: &str = "syntax = \"proto3\";\npackage shop;\nimport \"common/meta.proto\";\n\
                      message Header { int32 v = 1; }\n\
                      message Order { string id = 1; int64 cents = 2; common.Meta meta = 3; }\n";
 
-/// Decodes a Confluent-framed value the way sluice's Kafka source will: schema id and message
-/// indexes from the prefix, the schema (with its references) from the registry over HTTP.
+/// Decodes a Confluent-framed value the way sluice's Kafka source does: schema id and message
+/// indexes from the prefix, the schema (with its references) from the registry.
 async fn sluice_decode(env: &Env, bytes: &[u8]) -> (String, Row) {
-    let frame = decode_protobuf(bytes).expect("Confluent framing");
-    let (_, schema) = env.call("GET", &format!("/schemas/ids/{}", frame.schema_id), None).await;
-    let mut files: Vec<(String, String)> = Vec::new();
-    let mut pending: Vec<serde_json::Value> = schema["references"].as_array().cloned().unwrap_or_default();
-    while let Some(r) = pending.pop() {
-        let path =
-            format!("/subjects/{}/versions/{}", r["subject"].as_str().unwrap().replace('/', "%2F"), r["version"]);
-        let (_, v) = env.call("GET", &path, None).await;
-        pending.extend(v["references"].as_array().cloned().unwrap_or_default());
-        files.push((r["name"].as_str().unwrap().to_string(), v["schema"].as_str().unwrap().to_string()));
-    }
-    files.push(("main.proto".into(), schema["schema"].as_str().unwrap().to_string()));
-    let sources: Vec<(&str, &str)> = files.iter().map(|(n, s)| (n.as_str(), s.as_str())).collect();
-    let compiled = ProtoSchema::compile_sources("main.proto", &sources).expect("registry text compiles");
-    let file = compiled.pool().get_file_by_name("main.proto").unwrap();
-    let message = message_at(&file, frame.indexes.as_slice()).expect("message index names a message");
-    let row = RowDecoder::new(&message).unwrap().decode(frame.payload).expect("payload decodes");
-    (message.full_name().to_string(), row)
+    let client = RegistryClient::new(&env.registry.url);
+    let (decoder, row) = client.decode_protobuf(bytes).await.expect("sluice decodes the converter's value");
+    (decoder.message().full_name().to_string(), row)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Broker(args) => broker::run(args).await,
         Command::Registry(args) => registry::run(args).await,
-        Command::Schemas(args) => schemas::run(args),
+        Command::Schemas(args) => schemas::run(args).await,
     }
 }
 
