@@ -135,7 +135,16 @@ impl ProtoSchema {
 
     /// Reads a FileDescriptorSet. Well-known types (`google/protobuf/*.proto`) missing from the set
     /// are supplied, so sets written without `--include_imports` for them still load.
+    ///
+    /// A damaged set is an error; prost-reflect 0.16 can panic while describing some damage,
+    /// and that panic is turned into [`ProtobufError::BadDescriptorSet`] too.
     pub fn from_descriptor_set(bytes: &[u8], what: &str) -> Result<Self> {
+        std::panic::catch_unwind(|| Self::from_descriptor_set_inner(bytes, what)).unwrap_or_else(|_| {
+            Err(ProtobufError::BadDescriptorSet { what: what.into(), message: "the descriptors are malformed".into() })
+        })
+    }
+
+    fn from_descriptor_set_inner(bytes: &[u8], what: &str) -> Result<Self> {
         let set = FileDescriptorSet::decode(bytes)
             .map_err(|e| ProtobufError::BadDescriptorSet { what: what.into(), message: e.to_string() })?;
         if set.file.is_empty() {

@@ -298,6 +298,16 @@ proptest! {
     }
 
     #[test]
+    fn damaged_descriptor_sets_are_errors(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6)) {
+        let mut bytes = all_types().descriptor_set_bytes();
+        for (at, b) in flips {
+            let i = at % bytes.len();
+            bytes[i] = b;
+        }
+        let _ = ProtoSchema::from_descriptor_set(&bytes, "damaged.desc");
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
         let s = all_types();
         let dec = RowDecoder::new(&s.message("t.All").unwrap()).unwrap();

@@ -127,7 +127,21 @@ impl FileResolver for MapResolver {
 }
 
 /// Compiles a protobuf schema (text or base64 descriptor) with its dependencies.
+///
+/// prost-reflect 0.16 can panic while describing what is wrong with a damaged descriptor (an
+/// out-of-range file index in its error labels); a client's bytes must not take the server
+/// down, so a panic inside the compiler becomes an invalid-schema error.
 pub fn compile_proto(text: &str, deps: &[Dependency]) -> Result<CompiledProto, SchemaError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compile_proto_inner(text, deps))).unwrap_or_else(|_| {
+        Err(SchemaError::Invalid(
+            "the protobuf descriptor is malformed (the compiler could not even describe the problem); send the \
+             .proto text or a FileDescriptorProto produced by protoc"
+                .into(),
+        ))
+    })
+}
+
+fn compile_proto_inner(text: &str, deps: &[Dependency]) -> Result<CompiledProto, SchemaError> {
     let mut files = HashMap::new();
     let mut file_refs = HashMap::new();
     for d in deps {

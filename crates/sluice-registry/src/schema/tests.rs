@@ -152,3 +152,41 @@ fn invalid_schemas_are_errors() {
         r#"{"type":"record","name":"R","namespace":"n","fields":[{"name":"a","type":"int"},{"name":"b","type":"R"}]}"#
     );
 }
+
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn valid_descriptor() -> Vec<u8> {
+        let text = "syntax = \"proto3\"; package p; import \"google/protobuf/timestamp.proto\";
+            message A { string s = 1; map<string, B> m = 2; oneof o { int32 x = 3; B b = 4; } google.protobuf.Timestamp t = 5; }
+            message B { repeated A a = 1; enum E { Z = 0; O = 1; } E e = 2; }";
+        let p = compile_proto(text, &[]).unwrap();
+        let mut fd = p.main();
+        fd.name = Some("x.proto".into());
+        fd.encode_to_vec()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Damaged descriptors (as a client could send them) are errors, never panics.
+        #[test]
+        fn mutated_descriptors_never_panic(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6)) {
+            let mut bytes = valid_descriptor();
+            for (at, b) in flips {
+                let i = at % bytes.len();
+                bytes[i] = b;
+            }
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            let _ = parse(SchemaType::Protobuf, &b64, &[]);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "[a-z0-9 ;={}<>\\.\"\n]{0,80}") {
+            let _ = parse(SchemaType::Protobuf, &format!("syntax = \"proto3\"; {text}"), &[]);
+            let _ = parse(SchemaType::Avro, &text, &[]);
+            let _ = parse(SchemaType::Json, &text, &[]);
+        }
+    }
+}
