@@ -111,6 +111,8 @@ def registry(bootstrap, tmp_path):
     r = RegistryProcess(bootstrap, f"_schemas-{uuid.uuid4().hex[:8]}", tmp_path).start()
     yield r
     r.stop()
+    # shown by pytest only when the test failed
+    print(f"--- sluice registry log ({r.log_path}) ---\n{r.log_path.read_text(errors='replace')[-4000:]}")
 
 
 # --- generated protobuf classes -------------------------------------------------------

@@ -102,7 +102,15 @@ pub enum RegistryError {
     },
     /// 50001.
     #[error("Error in the backend data store: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+// by hand, not `#[from]`: the message already holds the store's, so no error source is kept
+// (error reports that print the chain would say it twice)
+impl From<StoreError> for RegistryError {
+    fn from(e: StoreError) -> Self {
+        RegistryError::Store(e)
+    }
 }
 
 impl RegistryError {

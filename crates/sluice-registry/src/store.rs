@@ -126,8 +126,11 @@ impl KafkaStore {
         let start = Instant::now();
         let new_topic = NewTopic::new(topic, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
         loop {
-            let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-            let attempt = tokio::time::timeout(Duration::from_secs(15), admin.create_topics([&new_topic], &opts)).await;
+            // one attempt never outlives the overall timeout
+            let left =
+                timeout.saturating_sub(start.elapsed()).clamp(Duration::from_millis(500), Duration::from_secs(10));
+            let opts = AdminOptions::new().operation_timeout(Some(left)).request_timeout(Some(left));
+            let attempt = tokio::time::timeout(left, admin.create_topics([&new_topic], &opts)).await;
             let cause = match attempt {
                 Ok(Ok(results)) => match results.into_iter().next() {
                     Some(Ok(_)) | None => break,

@@ -1,41 +1,6 @@
 //! A registry on a real broker, for the tests.
 
-use sluice_registry::RegistryConfig;
-use sluice_testkit::TestBroker;
-use std::time::Duration;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
-/// A registry server on `127.0.0.1:0`, storing into `bootstrap`.
-pub(crate) struct TestRegistry {
-    pub(crate) url: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-impl TestRegistry {
-    pub(crate) async fn start(bootstrap: &str) -> TestRegistry {
-        let mut config = RegistryConfig::new(bootstrap);
-        config.init_timeout = Duration::from_secs(20);
-        let registry = sluice_registry::connect(&config).await.expect("registry connects to the test broker");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(sluice_registry::serve_registry(listener, std::sync::Arc::new(registry), async {
-            let _ = rx.await;
-        }));
-        TestRegistry { url, stop: Some(tx), task: Some(task) }
-    }
-
-    pub(crate) async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.task.take() {
-            t.await.expect("server task").expect("server ran");
-        }
-    }
-}
+pub(crate) use sluice_testkit::{TestBroker, TestRegistry};
 
 /// A broker and a registry on it.
 pub(crate) struct Env {
@@ -53,7 +18,7 @@ impl Env {
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}{}", self.registry.url, path)
+        format!("{}{}", self.registry.url(), path)
     }
 
     /// (status, parsed JSON body)

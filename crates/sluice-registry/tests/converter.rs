@@ -24,7 +24,7 @@ const ORDER: &str = "syntax = \"proto3\";\npackage shop;\nimport \"common/meta.p
 /// Decodes a Confluent-framed value the way sluice's Kafka source does: schema id and message
 /// indexes from the prefix, the schema (with its references) from the registry.
 async fn sluice_decode(env: &Env, bytes: &[u8]) -> (String, Row) {
-    let client = RegistryClient::new(&env.registry.url);
+    let client = RegistryClient::new(env.registry.url());
     let (decoder, row) = client.decode_protobuf(bytes).await.expect("sluice decodes the converter's value");
     (decoder.message().full_name().to_string(), row)
 }
@@ -32,7 +32,7 @@ async fn sluice_decode(env: &Env, bytes: &[u8]) -> (String, Row) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn converter_encodes_through_our_registry_and_sluice_decodes() {
     let env = Env::start().await;
-    let encoder = ProtoEncoder::new(SrSettings::new(env.registry.url.clone()));
+    let encoder = ProtoEncoder::new(SrSettings::new(env.registry.url().to_string()));
     let schema = SuppliedSchema::new(Some("shop.Order".into()), SchemaType::Protobuf, ORDER.into())
         .with_references(vec![SuppliedReference::new("common/meta.proto".into(), "common-meta".into(), COMMON.into())]);
     let strategy = SubjectNameStrategy::TopicNameStrategyWithSchema("orders".into(), false, schema);
@@ -75,7 +75,7 @@ async fn sluice_encodes_and_the_converter_decodes() {
         .encode(&Row::new(vec![Value::from("user7"), Value::from("purchase"), Value::Float(42.5)]), &mut bytes)
         .unwrap();
 
-    let decoder = ProtoDecoder::new(SrSettings::new(env.registry.url.clone()));
+    let decoder = ProtoDecoder::new(SrSettings::new(env.registry.url().to_string()));
     let value = decoder.decode(Some(&bytes)).await.expect("the converter decodes sluice's bytes");
     let PV::Message(msg) = value else { panic!("expected a message, got {value:?}") };
     assert_eq!(msg.descriptor().full_name(), "protobuf.UserEvent");

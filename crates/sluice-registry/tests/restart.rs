@@ -11,7 +11,7 @@ async fn restarts_keep_ids_versions_config_and_deletes() {
     let http = reqwest::Client::new();
     let broker = TestBroker::start_on_disk().await;
     let reg = TestRegistry::start(&broker.bootstrap()).await;
-    let u = |r: &TestRegistry, p: &str| format!("{}{p}", r.url);
+    let u = |r: &TestRegistry, p: &str| format!("{}{p}", r.url());
     let v2 = USER_EVENT.replace("double value = 3;", "double value = 3; int64 ts = 4;");
     assert_eq!(call(&http, &u(&reg, "/subjects/a-value/versions"), "POST", Some(proto(USER_EVENT))).await.1["id"], 1);
     assert_eq!(call(&http, &u(&reg, "/subjects/a-value/versions"), "POST", Some(proto(&v2))).await.1["id"], 2);
@@ -26,7 +26,7 @@ async fn restarts_keep_ids_versions_config_and_deletes() {
     let check = |reg: TestRegistry, live: serde_json::Value, all: serde_json::Value| {
         let http = http.clone();
         async move {
-            let u = |p: &str| format!("{}{p}", reg.url);
+            let u = |p: &str| format!("{}{p}", reg.url());
             assert_eq!(call(&http, &u("/subjects"), "GET", None).await.1, live);
             assert_eq!(call(&http, &u("/subjects?deleted=true"), "GET", None).await.1, all);
             assert_eq!(call(&http, &u("/subjects/a-value/versions"), "GET", None).await.1, json!([1, 2]));
@@ -41,7 +41,7 @@ async fn restarts_keep_ids_versions_config_and_deletes() {
     };
     let reg = check(reg, json!(["a-value"]), json!(["a-value", "b-value"])).await;
     let fresh = proto("syntax = \"proto3\"; message New { int32 n = 1; }");
-    assert_eq!(call(&http, &format!("{}/subjects/d-value/versions", reg.url), "POST", Some(fresh)).await.1["id"], 4);
+    assert_eq!(call(&http, &format!("{}/subjects/d-value/versions", reg.url()), "POST", Some(fresh)).await.1["id"], 4);
     reg.stop().await;
 
     // the broker restarts from its data directory; the registry reads the topic back
@@ -50,7 +50,7 @@ async fn restarts_keep_ids_versions_config_and_deletes() {
     let reg = TestRegistry::start(&broker.bootstrap()).await;
     let reg =
         check(reg, json!(["a-value", "c-value", "d-value"]), json!(["a-value", "b-value", "c-value", "d-value"])).await;
-    let again = call(&http, &format!("{}/subjects/d-value/versions/1", reg.url), "GET", None).await.1;
+    let again = call(&http, &format!("{}/subjects/d-value/versions/1", reg.url()), "GET", None).await.1;
     assert_eq!(again["id"], 4);
     reg.stop().await;
     broker.shutdown().await;
