@@ -70,9 +70,27 @@ impl RowDecoder {
 
     /// Decodes one message into `row`, reusing its allocation.
     pub fn decode_into(&self, bytes: &[u8], row: &mut Row) -> Result<(), ProtobufError> {
-        row.values.clone_from(&self.plan.template.values);
+        let template = &self.plan.template.values;
+        // Cells of fields present in the message are overwritten by the walk, so only the
+        // absent ones are reset to their defaults afterwards (tracked in a bit set for the first
+        // 64 columns; wider messages are reset up front).
+        let tracked = template.len() <= 64;
+        if !tracked || row.values.len() != template.len() {
+            row.values.clone_from(template);
+        }
+        let mut seen = 0u64;
         let mut json_fields: Option<Vec<u8>> = None;
-        self.walk(bytes, &mut row.values, &mut json_fields).map_err(|f| ProtobufError::Decode {
+        let walked = self.walk(bytes, &mut row.values, &mut json_fields, &mut seen);
+        if tracked {
+            let all = if template.len() == 64 { u64::MAX } else { (1u64 << template.len()) - 1 };
+            let mut missing = all & !seen;
+            while missing != 0 {
+                let c = missing.trailing_zeros() as usize;
+                row.values[c] = template[c].clone();
+                missing &= missing - 1;
+            }
+        }
+        walked.map_err(|f| ProtobufError::Decode {
             message: self.plan.message.full_name().to_string(),
             offset: f.offset,
             why: f.why,
@@ -83,7 +101,7 @@ impl RowDecoder {
         Ok(())
     }
 
-    fn walk(&self, buf: &[u8], values: &mut [Value], json: &mut Option<Vec<u8>>) -> Step<()> {
+    fn walk(&self, buf: &[u8], values: &mut [Value], json: &mut Option<Vec<u8>>, seen: &mut u64) -> Step<()> {
         let mut pos = 0;
         while pos < buf.len() {
             let field_start = pos;
@@ -100,6 +118,9 @@ impl RowDecoder {
                 skip(buf, &mut pos, wire, number)?;
                 continue;
             };
+            if slot.column < 64 {
+                *seen |= 1 << slot.column;
+            }
             let cell = &mut values[slot.column];
             match &slot.col {
                 Col::Scalar { scalar, .. } => {

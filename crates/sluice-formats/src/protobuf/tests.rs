@@ -97,6 +97,12 @@ fn decodes_golden_user_event() {
     let mut with_unknown = USER3.to_vec();
     with_unknown.extend_from_slice(b"\x20\x96\x01\x2a\x02hi\x35\x01\x02\x03\x04\x39\x01\x02\x03\x04\x05\x06\x07\x08");
     assert_eq!(dec.decode(&with_unknown).unwrap(), row);
+    // a reused row: fields absent from the next message go back to their defaults
+    let mut reused = Row::default();
+    dec.decode_into(USER3, &mut reused).unwrap();
+    assert_eq!(reused, row);
+    dec.decode_into(b"\x12\x04view", &mut reused).unwrap();
+    assert_eq!(reused.values, vec![Value::from(""), Value::from("view"), Value::Float(0.0)]);
     // encoder writes the same bytes
     assert_eq!(RowEncoder::new(&user_event()).unwrap().encode_to_vec(&row).unwrap(), USER3);
 }
@@ -219,6 +225,20 @@ fn every_field_kind_becomes_the_documented_column() {
     expected.set_field_by_name("ts", PV::Message(ts_ms));
     // the nested message's JSON spelled out its zero field; that is the same message
     assert_eq!(again, expected);
+}
+
+#[test]
+fn wide_messages_reset_absent_fields_too() {
+    let fields: String = (1..=70).map(|i| format!("int32 f{i} = {i}; ")).collect();
+    let s =
+        ProtoSchema::compile_source("wide.proto", &format!("syntax = \"proto3\"; message W {{ {fields} }}")).unwrap();
+    let dec = RowDecoder::new(&s.message("W").unwrap()).unwrap();
+    let mut row = Row::default();
+    // field 70 = 5 and field 3 = 7
+    dec.decode_into(b"\xb0\x04\x05\x18\x07", &mut row).unwrap();
+    assert_eq!((row.get(69), row.get(2), row.get(0)), (&Value::Int(5), &Value::Int(7), &Value::Int(0)));
+    dec.decode_into(b"", &mut row).unwrap();
+    assert!(row.values.iter().all(|v| *v == Value::Int(0)) && row.values.len() == 70);
 }
 
 #[test]
