@@ -109,13 +109,25 @@ class KafkaServer(_Server):
 
     name = "kafka"
 
-    def start(self, timeout: float = 90.0) -> "KafkaServer":
+    def __init__(self, workdir: str | None = None, heap: str = "-Xmx512m -Xms128m"):
+        super().__init__(workdir)
+        self.heap = heap
+
+    def restart(self) -> "KafkaServer":
+        """Stop (SIGTERM) and start again on the same port and data."""
+        self.stop()
+        return self.start(reuse=True)
+
+    def start(self, timeout: float = 90.0, reuse: bool = False) -> "KafkaServer":
+        data = self.workdir / "data"
+        props = self.workdir / "server.properties"
+        env = dict(os.environ, KAFKA_HEAP_OPTS=self.heap)
+        if reuse and props.exists():
+            return self._launch(props, env, timeout)
         self.port = free_port()
         controller_port = free_port()
         while controller_port == self.port:
             controller_port = free_port()
-        data = self.workdir / "data"
-        props = self.workdir / "server.properties"
         props.write_text(
             "\n".join(
                 [
@@ -145,7 +157,6 @@ class KafkaServer(_Server):
                 ]
             )
         )
-        env = dict(os.environ, KAFKA_HEAP_OPTS="-Xmx512m -Xms128m")
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         fmt = subprocess.run(
             [str(BIN_DIR / "kafka-storage"), "format", "-t", cluster_id, "-c", str(props)],
@@ -156,6 +167,9 @@ class KafkaServer(_Server):
         )
         if fmt.returncode != 0:
             raise RuntimeError(f"kafka-storage format failed:\n{fmt.stdout}\n{fmt.stderr}")
+        return self._launch(props, env, timeout)
+
+    def _launch(self, props: Path, env: dict, timeout: float) -> "KafkaServer":
         env["INTEROP_LOG_LEVEL"] = "INFO"
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
@@ -198,14 +212,28 @@ class SluiceServer(_Server):
     def binary() -> Path:
         return Path(os.environ.get("SLUICE_BIN") or REPO_ROOT / "target" / "debug" / "sluice")
 
-    def start(self, timeout: float = 30.0) -> "SluiceServer":
+    def restart(self) -> "SluiceServer":
+        """Stop (SIGTERM) and start again on the same port and data directory."""
+        self.stop()
+        return self.start(port=self.port)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash; `start(port=...)` brings it back."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def start(self, timeout: float = 30.0, port: int | None = None) -> "SluiceServer":
         binary = self.binary()
         if not os.access(binary, os.X_OK):
             raise RuntimeError(f"no sluice binary at {binary}: run `cargo build -p sluice` or set SLUICE_BIN")
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [str(binary), "broker", "--listen", "127.0.0.1:0", "--data-dir", str(data)],
+            [str(binary), "broker", "--listen", f"127.0.0.1:{port or 0}", "--data-dir", str(data),
+             # as the Kafka broker above: no initial rebalance delay, 3 offsets partitions
+             "--group-initial-rebalance-delay-ms", "0", "--offsets-topic-num-partitions", "3"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

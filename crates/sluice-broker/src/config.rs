@@ -1,6 +1,8 @@
 //! Broker settings, resolved and validated by the CLI before the broker starts.
 
+use crate::group::CoordinatorConfig;
 use crate::log::FlushPolicy;
+use crate::txn::TxnConfig;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -40,6 +42,10 @@ pub struct BrokerConfig {
     pub retention_check_interval: Duration,
     /// When data is fsynced.
     pub flush: FlushPolicy,
+    /// Consumer group settings.
+    pub coordinator: CoordinatorConfig,
+    /// Transaction coordinator settings.
+    pub txn: TxnConfig,
 }
 
 impl Default for BrokerConfig {
@@ -61,6 +67,8 @@ impl Default for BrokerConfig {
             max_message_bytes: 1_048_588,
             retention_check_interval: Duration::from_secs(300),
             flush: FlushPolicy::Os,
+            coordinator: CoordinatorConfig::default(),
+            txn: TxnConfig::default(),
         }
     }
 }

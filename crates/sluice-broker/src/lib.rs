@@ -7,6 +7,8 @@
 //! - [`state`]: [`state::Broker`], topics, partitions, producer ids; topic metadata on disk.
 //! - [`log`]: partition logs, memory and segment-file engines.
 //! - [`producers`]: idempotent producer sequence checks.
+//! - [`group`]: the group coordinator: consumer groups and committed offsets.
+//! - [`txn`]: the transaction coordinator, markers and each partition's last stable offset.
 //! - [`topic_config`]: topic config names, Kafka's defaults, validation, topic name rules.
 //!
 //! Start one in-process (what tests and `sluice demo` do):
@@ -22,11 +24,13 @@
 
 pub mod apis;
 pub mod config;
+pub mod group;
 pub mod log;
 pub mod producers;
 pub mod server;
 pub mod state;
 pub mod topic_config;
+pub mod txn;
 
 pub use config::BrokerConfig;
 pub use state::{Broker, StateError};

@@ -22,6 +22,7 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Futu
     let limit = Arc::new(Semaphore::new(broker.config.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let retention = tokio::spawn(retention_loop(broker.clone(), stop_rx.clone()));
+    let groups = tokio::spawn(group_tick_loop(broker.clone(), stop_rx.clone()));
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -60,6 +61,7 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Futu
         tasks.abort_all();
     }
     retention.abort();
+    groups.abort();
     broker.flush_all();
     tracing::info!("broker stopped; logs flushed");
 }
@@ -76,6 +78,21 @@ async fn retention_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
         let deleted = tokio::task::spawn_blocking(move || b.enforce_retention(now_ms())).await.unwrap_or(0);
         if deleted > 0 {
             tracing::info!(segments = deleted, "retention deleted segments");
+        }
+    }
+}
+
+/// Expires group sessions, ends rebalances whose time is up, aborts timed-out transactions.
+async fn group_tick_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                broker.groups.tick(&broker, now_ms());
+                broker.txn.tick(&broker, now_ms());
+            }
+            _ = stop.changed() => return,
         }
     }
 }
@@ -105,6 +122,7 @@ async fn serve_connection(
 ) -> Result<(), ConnectionError> {
     let peer = socket.peer_addr().ok();
     let limit = broker.config.max_request_bytes;
+    let ctx = apis::ConnCtx { peer };
     let idle = broker.config.idle_timeout;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut out = BytesMut::with_capacity(64 * 1024);
@@ -115,13 +133,13 @@ async fn serve_connection(
                 Ok(FrameStatus::Complete { len }) => {
                     buf.advance(frame::PREFIX);
                     let body = buf.split_to(len).freeze();
-                    // A fetch may wait for data: send the answers already made first.
-                    let is_fetch = sluice_wire::header::peek(&body).is_some_and(|h| h.api_key == 1);
-                    if is_fetch && !out.is_empty() {
+                    // Fetch, JoinGroup and SyncGroup may wait: send the answers already made first.
+                    let may_wait = sluice_wire::header::peek(&body).is_some_and(|h| matches!(h.api_key, 1 | 11 | 14));
+                    if may_wait && !out.is_empty() {
                         socket.write_all(&out).await?;
                         out.clear();
                     }
-                    match apis::handle(&broker, body, &mut out).await {
+                    match apis::handle(&broker, &ctx, body, &mut out).await {
                         Ok(()) => {}
                         Err(e) => {
                             tracing::warn!(peer = ?peer, error = %e, "malformed request; closing connection");

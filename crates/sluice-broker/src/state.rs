@@ -5,9 +5,12 @@
 //! Kafka lays it out. Without a data directory everything is in memory.
 
 use crate::config::BrokerConfig;
+use crate::group::GroupCoordinator;
 use crate::log::{LogConfig, LogError, PartitionLog, file::FileLog, memory::MemoryLog};
 use crate::producers::ProducerStates;
 use crate::topic_config;
+use crate::txn::TxnCoordinator;
+use crate::txn::partition::PartitionTxns;
 use kafka_protocol::ResponseError;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -83,6 +86,34 @@ pub struct PartitionState {
     pub log: PartitionLog,
     /// Idempotent producer sequences.
     pub producers: ProducerStates,
+    /// Open and aborted transactions (last stable offset).
+    pub txns: PartitionTxns,
+}
+
+impl PartitionState {
+    /// A partition's state around an opened log: producer sequences and transactions are
+    /// rebuilt from the batches it holds.
+    fn recover(log: PartitionLog) -> Result<Self, StateError> {
+        let mut producers = ProducerStates::default();
+        let mut txns = PartitionTxns::default();
+        let mut markers = Vec::new();
+        log.for_each_header(&mut |h| {
+            if h.is_control() {
+                markers.push((h.base_offset, h.producer_id, h.producer_epoch));
+            } else {
+                producers.record(h, h.base_offset);
+                txns.on_append(h, h.base_offset);
+            }
+        })?;
+        for (offset, pid, epoch) in markers {
+            let bytes = log.read(offset, 1)?.bytes;
+            if let Some(kind) = sluice_wire::batch::control_type(&bytes) {
+                producers.fence(pid, epoch);
+                txns.on_marker(pid, offset, kind);
+            }
+        }
+        Ok(PartitionState { log, producers, txns })
+    }
 }
 
 /// A topic.
@@ -109,9 +140,9 @@ impl Topic {
         read(&self.partitions).len() as i32
     }
 
-    /// Whether this is an internal topic (`__consumer_offsets`, ...).
+    /// Whether this is one of Kafka's internal topics, which clients cannot produce to.
     pub fn is_internal(&self) -> bool {
-        self.name.starts_with("__")
+        is_internal_topic(&self.name)
     }
 }
 
@@ -130,10 +161,12 @@ pub struct Broker {
     /// Woken after every append, for fetches waiting on new data.
     pub appended: Notify,
     next_producer_id: AtomicI64,
-    /// transactional.id → (producer id, epoch).
-    pub transactional_ids: Mutex<HashMap<String, (i64, i16)>>,
+    /// Transactional ids and their transactions.
+    pub txn: TxnCoordinator,
     /// Broker-level defaults for topic configs (from the broker's settings).
     pub topic_defaults: BTreeMap<String, String>,
+    /// Consumer groups and committed offsets.
+    pub groups: GroupCoordinator,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
@@ -174,7 +207,9 @@ impl Broker {
                 topics.insert(topic.name.clone(), Arc::new(topic));
             }
         }
-        Ok(Broker {
+        let groups = GroupCoordinator::new(config.coordinator);
+        let config_txn = config.txn;
+        let broker = Broker {
             config,
             cluster_id,
             advertised_host,
@@ -182,9 +217,177 @@ impl Broker {
             topics: RwLock::new(topics),
             appended: Notify::new(),
             next_producer_id: AtomicI64::new(max_pid + 1),
-            transactional_ids: Mutex::new(HashMap::new()),
+            txn: TxnCoordinator::new(config_txn),
             topic_defaults,
-        })
+            groups,
+        };
+        broker.replay_offsets()?;
+        broker.replay_txn_state()?;
+        let max_txn_pid = broker.txn.max_producer_id();
+        broker.next_producer_id.fetch_max(max_txn_pid + 1, Ordering::Relaxed);
+        broker.txn.complete_prepared(&broker);
+        Ok(broker)
+    }
+
+    /// Every record of an internal topic, oldest first: `(batch header, key, value)`.
+    fn replay_internal(&self, name: &str, f: &mut RecordVisitor<'_>) -> Result<usize, StateError> {
+        let Some(topic) = self.topic(name) else { return Ok(0) };
+        let mut n = 0usize;
+        for p in read(&topic.partitions).iter() {
+            let state = lock(&p.state);
+            let mut offset = state.log.log_start_offset();
+            let end = state.log.log_end_offset();
+            while offset < end {
+                let chunk = state.log.read(offset, 1 << 20)?.bytes;
+                if chunk.is_empty() {
+                    break;
+                }
+                let mut next = offset;
+                for item in sluice_wire::batch::walk(&chunk) {
+                    let Ok((at, h)) = item else { break };
+                    next = next.max(h.last_offset() + 1);
+                    let mut one = chunk.slice(at..at + h.total_len());
+                    match kafka_protocol::records::RecordBatchDecoder::decode(&mut one) {
+                        Ok(set) => {
+                            for r in set.records.iter().filter(|r| r.offset >= offset) {
+                                f(&h, r.key.as_deref(), r.value.as_deref());
+                                n += 1;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(topic = name, partition = p.index, offset = h.base_offset, error = %e, "skipping an undecodable batch")
+                        }
+                    }
+                }
+                if next <= offset {
+                    break;
+                }
+                offset = next;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Loads transaction state from `__transaction_state`.
+    fn replay_txn_state(&self) -> Result<(), StateError> {
+        let n = self.replay_internal(crate::txn::records::TXN_TOPIC, &mut |_, k, v| {
+            if let Some(k) = k {
+                self.txn.replay(k, v);
+            }
+        })?;
+        if n > 0 {
+            tracing::info!(records = n, "loaded transaction state");
+        }
+        Ok(())
+    }
+
+    /// Appends broker-written records as one transactional batch of `producer_id` (the
+    /// transactional offsets of TxnOffsetCommit).
+    pub fn append_txn_records(
+        &self,
+        topic: &Topic,
+        partition: i32,
+        producer_id: i64,
+        epoch: i16,
+        records: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<(), ApiError> {
+        let p = topic.partition(partition).ok_or(ApiError::from(ResponseError::UnknownTopicOrPartition))?;
+        let now = crate::server::now_ms();
+        let recs: Vec<sluice_wire::batch::SimpleRecord<'_>> =
+            records.iter().map(|(k, v)| (Some(k.as_slice()), v.as_deref(), now)).collect();
+        let mut batch = sluice_wire::batch::build(
+            0,
+            &recs,
+            (producer_id, epoch, -1),
+            sluice_wire::batch::attributes::TRANSACTIONAL,
+        );
+        let header = sluice_wire::batch::validate(&batch)
+            .map_err(|e| ApiError::new(ResponseError::CorruptMessage, e.to_string()))?;
+        let mut state = lock(&p.state);
+        let info =
+            state.log.append(&mut batch).map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        state.txns.on_append(&header, info.base_offset);
+        drop(state);
+        self.appended.notify_waiters();
+        Ok(())
+    }
+
+    /// Writes a transaction marker to a partition and ends the producer's transaction there.
+    pub fn write_marker(
+        &self,
+        topic: &Topic,
+        partition: i32,
+        producer_id: i64,
+        epoch: i16,
+        kind: sluice_wire::batch::ControlType,
+    ) -> Result<(), ApiError> {
+        let p = topic.partition(partition).ok_or(ApiError::from(ResponseError::UnknownTopicOrPartition))?;
+        let mut batch = sluice_wire::batch::build_marker(producer_id, epoch, kind, 0, crate::server::now_ms());
+        let mut state = lock(&p.state);
+        let info =
+            state.log.append(&mut batch).map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        state.producers.fence(producer_id, epoch);
+        state.txns.on_marker(producer_id, info.base_offset, kind);
+        drop(state);
+        self.appended.notify_waiters();
+        Ok(())
+    }
+
+    /// Loads committed offsets from `__consumer_offsets`, transactional ones once their
+    /// marker is seen.
+    fn replay_offsets(&self) -> Result<(), StateError> {
+        let n = self.replay_internal(crate::group::records::OFFSETS_TOPIC, &mut |h, k, v| {
+            if h.is_control() {
+                if let Some(k) = k.filter(|k| k.len() >= 4) {
+                    self.groups.complete_txn(h.producer_id, i16::from_be_bytes([k[2], k[3]]) == 1);
+                }
+            } else if let Some(k) = k {
+                if h.is_transactional() {
+                    self.groups.replay_pending(h.producer_id, k, v);
+                } else {
+                    self.groups.replay(k, v);
+                }
+            }
+        })?;
+        if n > 0 {
+            tracing::info!(records = n, "loaded committed offsets");
+        }
+        Ok(())
+    }
+
+    /// An internal topic, created (compacted, with `partitions` partitions) on first use.
+    pub fn ensure_internal_topic(&self, name: &str, partitions: i32) -> Result<Arc<Topic>, ApiError> {
+        if let Some(t) = self.topic(name) {
+            return Ok(t);
+        }
+        let mut configs = BTreeMap::new();
+        configs.insert("cleanup.policy".to_string(), "compact".to_string());
+        configs.insert("segment.bytes".to_string(), (100 * 1024 * 1024).to_string());
+        match self.create_topic(name, partitions, configs) {
+            Err(e) if e.code == ResponseError::TopicAlreadyExists.code() => self.topic(name).ok_or(e),
+            other => other,
+        }
+    }
+
+    /// Appends broker-written records (`key`, `value`; `None` value = tombstone) to a partition
+    /// as one uncompressed batch; the log is written before this returns.
+    pub fn append_records(
+        &self,
+        topic: &Topic,
+        partition: i32,
+        records: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<(), ApiError> {
+        let p = topic.partition(partition).ok_or(ApiError::from(ResponseError::UnknownTopicOrPartition))?;
+        let now = crate::server::now_ms();
+        let recs: Vec<sluice_wire::batch::SimpleRecord<'_>> =
+            records.iter().map(|(k, v)| (Some(k.as_slice()), v.as_deref(), now)).collect();
+        let mut batch = sluice_wire::batch::build(0, &recs, (-1, -1, -1), 0);
+        lock(&p.state)
+            .log
+            .append(&mut batch)
+            .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        self.appended.notify_waiters();
+        Ok(())
     }
 
     /// A topic by name.
@@ -232,7 +435,11 @@ impl Broker {
         };
         Ok(Arc::new(Partition {
             index,
-            state: Mutex::new(PartitionState { log, producers: ProducerStates::default() }),
+            state: Mutex::new(PartitionState {
+                log,
+                producers: ProducerStates::default(),
+                txns: PartitionTxns::default(),
+            }),
         }))
     }
 
@@ -400,6 +607,14 @@ impl Broker {
     }
 }
 
+/// Called with each record of an internal topic: its batch header, key and value.
+type RecordVisitor<'a> = dyn FnMut(&sluice_wire::batch::BatchHeader, Option<&[u8]>, Option<&[u8]>) + 'a;
+
+/// Kafka's internal topics: written by the broker only.
+pub fn is_internal_topic(name: &str) -> bool {
+    matches!(name, "__consumer_offsets" | "__transaction_state")
+}
+
 fn storage_error(e: StateError) -> ApiError {
     tracing::error!(error = %e, "storage error");
     ApiError::new(ResponseError::KafkaStorageError, e.to_string())
@@ -445,9 +660,7 @@ fn load_topic(
     for i in 0..n {
         let log = FileLog::open(&dir.join(format!("{name}-{i}")), log_config.clone())?;
         let log = PartitionLog::File(log);
-        let mut producers = ProducerStates::default();
-        log.for_each_header(&mut |h| producers.record(h, h.base_offset))?;
-        parts.push(Arc::new(Partition { index: i, state: Mutex::new(PartitionState { log, producers }) }));
+        parts.push(Arc::new(Partition { index: i, state: Mutex::new(PartitionState::recover(log)?) }));
     }
     Ok(Some(Topic { name, id, partitions: RwLock::new(parts), configs: RwLock::new(configs) }))
 }

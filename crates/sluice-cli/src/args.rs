@@ -73,6 +73,22 @@ pub struct BrokerArgs {
     /// Close connections idle this long (connections.max.idle.ms).
     #[arg(long, default_value_t = 600_000, value_name = "MS")]
     pub idle_timeout_ms: u64,
+    /// How long a new consumer group waits for more members before its first rebalance
+    /// (group.initial.rebalance.delay.ms).
+    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    pub group_initial_rebalance_delay_ms: u64,
+    /// Smallest session.timeout.ms a consumer may ask for (group.min.session.timeout.ms).
+    #[arg(long, default_value_t = 6000, value_name = "MS")]
+    pub group_min_session_timeout_ms: i32,
+    /// Largest session.timeout.ms a consumer may ask for (group.max.session.timeout.ms).
+    #[arg(long, default_value_t = 1_800_000, value_name = "MS")]
+    pub group_max_session_timeout_ms: i32,
+    /// Partitions of the committed-offsets topic __consumer_offsets (offsets.topic.num.partitions).
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub offsets_topic_num_partitions: i32,
+    /// How long the offsets of an empty group are kept (offsets.retention.minutes).
+    #[arg(long, default_value_t = 10080, value_name = "MINUTES")]
+    pub offsets_retention_minutes: i64,
 }
 
 /// `sluice registry` flags, named after Confluent Schema Registry's settings where one exists.

@@ -3,6 +3,9 @@
 //! # Layout
 //! - [`TestBroker`]: an in-process broker on a free port, memory or file storage.
 //! - [`TestRegistry`]: an in-process schema registry on a free port, storing into a broker.
+//! - [`client`]: [`client::KafkaConn`], a raw Kafka protocol connection for exact-version tests.
+
+pub mod client;
 
 use sluice_broker::{BrokerConfig, BrokerHandle};
 use std::path::Path;

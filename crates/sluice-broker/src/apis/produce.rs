@@ -32,6 +32,10 @@ pub(super) async fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i
                 match &topic {
                     None if version >= 13 => Err(ResponseError::UnknownTopicId.into()),
                     None => Err(ResponseError::UnknownTopicOrPartition.into()),
+                    Some(t) if t.is_internal() => Err(ApiError::new(
+                        ResponseError::InvalidTopicException,
+                        format!("Cannot append to internal topic {}", t.name),
+                    )),
                     Some(t) => append(broker, t, pd.index, pd.records),
                 }
             };
@@ -157,6 +161,7 @@ fn append(broker: &Broker, topic: &Topic, index: i32, records: Option<Bytes>) ->
         ApiError::new(ResponseError::KafkaStorageError, e.to_string())
     })?;
     state.producers.record(&header, info.base_offset);
+    state.txns.on_append(&header, info.base_offset);
     Ok(Appended {
         appended: true,
         base_offset: info.base_offset,

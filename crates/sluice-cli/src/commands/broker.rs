@@ -3,6 +3,8 @@
 use crate::args::BrokerArgs;
 use anyhow::{Context, bail};
 use sluice_broker::BrokerConfig;
+use sluice_broker::group::CoordinatorConfig;
+use sluice_broker::group::state::GroupLimits;
 use sluice_broker::log::FlushPolicy;
 use std::io::Write;
 use std::time::Duration;
@@ -19,6 +21,16 @@ pub(crate) fn resolve(args: &BrokerArgs) -> anyhow::Result<BrokerConfig> {
             ),
         },
     };
+    if args.group_min_session_timeout_ms > args.group_max_session_timeout_ms {
+        bail!(
+            "--group-min-session-timeout-ms {} is above --group-max-session-timeout-ms {}",
+            args.group_min_session_timeout_ms,
+            args.group_max_session_timeout_ms
+        );
+    }
+    if args.offsets_topic_num_partitions < 1 {
+        bail!("--offsets-topic-num-partitions {} must be at least 1", args.offsets_topic_num_partitions);
+    }
     if args.num_partitions < 1 {
         bail!("--num-partitions {} must be at least 1", args.num_partitions);
     }
@@ -51,6 +63,15 @@ pub(crate) fn resolve(args: &BrokerArgs) -> anyhow::Result<BrokerConfig> {
         retention_bytes: args.retention_bytes,
         max_message_bytes: args.max_message_bytes,
         flush,
+        coordinator: CoordinatorConfig {
+            limits: GroupLimits {
+                min_session_timeout_ms: args.group_min_session_timeout_ms,
+                max_session_timeout_ms: args.group_max_session_timeout_ms,
+                initial_rebalance_delay_ms: args.group_initial_rebalance_delay_ms,
+            },
+            offsets_partitions: args.offsets_topic_num_partitions,
+            offsets_retention_ms: args.offsets_retention_minutes.saturating_mul(60_000),
+        },
         ..BrokerConfig::default()
     })
 }

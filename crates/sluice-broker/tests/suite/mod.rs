@@ -1,0 +1,4 @@
+//! Real broker on 127.0.0.1:0, real sockets.
+
+mod robustness;
+mod versions;
