@@ -6,6 +6,8 @@ pub(crate) mod generate;
 pub(crate) mod groups;
 pub(crate) mod produce;
 pub(crate) mod topics;
+mod registry;
+mod schemas;
 
 use crate::args::Command;
 
@@ -18,6 +20,8 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
         Command::Consume(args) => consume::run(args).await,
         Command::Topics(args) => topics::run(args).await,
         Command::Groups(args) => groups::run(args).await,
+        Command::Registry(args) => registry::run(args).await,
+        Command::Schemas(args) => schemas::run(args).await,
     }
 }
 
