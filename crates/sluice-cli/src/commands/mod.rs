@@ -5,9 +5,9 @@ pub(crate) mod consume;
 pub(crate) mod generate;
 pub(crate) mod groups;
 pub(crate) mod produce;
-pub(crate) mod topics;
 mod registry;
 mod schemas;
+pub(crate) mod topics;
 
 use crate::args::Command;
 
