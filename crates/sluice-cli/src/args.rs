@@ -50,6 +50,13 @@ pub struct BrokerArgs {
     /// Address to listen on (listeners). Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT")]
     pub listen: String,
+    /// Address of the embedded Confluent-compatible schema registry (its schemas are kept in
+    /// this broker's `_schemas` topic). Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8081", value_name = "HOST:PORT")]
+    pub registry_listen: Option<String>,
+    /// Run without the embedded schema registry.
+    #[arg(long)]
+    pub no_registry: bool,
     /// Address clients are told to connect to (advertised.listeners); default: the bound one.
     #[arg(long, value_name = "HOST:PORT")]
     pub advertised_listener: Option<String>,
