@@ -233,7 +233,9 @@ class SluiceServer(_Server):
         self.proc = subprocess.Popen(
             [str(binary), "broker", "--listen", f"127.0.0.1:{port or 0}", "--data-dir", str(data),
              # as the Kafka broker above: no initial rebalance delay, 3 offsets partitions
-             "--group-initial-rebalance-delay-ms", "0", "--offsets-topic-num-partitions", "3"],
+             "--group-initial-rebalance-delay-ms", "0", "--offsets-topic-num-partitions", "3",
+             # its schema registry on a free port (several brokers may run at once)
+             "--registry-listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -147,11 +147,11 @@ async fn timestamps_enums_narrow_ints_and_nulls() {
     // Values that do not fit: named, not panicking, and nothing written.
     let e = s.write(2, batch(0, 1, vec![row("JUMP", 1)])).await.unwrap_err().to_string();
     assert!(
-        e.contains("\"JUMP\" is not a value of enum t.Action (UNKNOWN, VIEW, CLICK)") && e.contains("row 0"),
+        e.contains("row 0 of batch 1") && e.contains("\"JUMP\"") && e.contains("known: UNKNOWN, VIEW, CLICK"),
         "{e}"
     );
     let e = s.write(2, batch(0, 2, vec![row("VIEW", 1 << 40)])).await.unwrap_err().to_string();
-    assert!(e.contains("column `small`") && e.contains("does not fit a 32-bit field"), "{e}");
+    assert!(e.contains("column \"small\"") && e.contains("out of range for a int32 field"), "{e}");
 }
 
 #[test]
@@ -183,17 +183,36 @@ fn mapping_mismatches_name_column_field_and_fix() {
 #[test]
 fn descriptor_loading_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let e = load_message(&results_proto(), "ActionCount").unwrap_err().to_string();
-    assert!(e.contains("has no message `ActionCount`") && e.contains("results.ActionCount, results.UserTotal"), "{e}");
+    let e = load_message(&results_proto(), "results.Nope").unwrap_err().to_string();
+    assert!(e.contains("results.Nope") && e.contains("results.ActionCount, results.UserTotal"), "{e}");
+    assert_eq!(load_message(&results_proto(), "ActionCount").unwrap().full_name(), "results.ActionCount");
     let e = load_message(&dir.path().join("missing.proto"), "x.Y").unwrap_err().to_string();
     assert!(e.contains("missing.proto: no such file"), "{e}");
     let bad = temp_proto(dir.path(), "syntax = \"proto3\"; message { }");
     let e = load_message(&bad, "x.Y").unwrap_err().to_string();
-    assert!(e.contains("cannot compile") && e.contains("t.proto"), "{e}");
+    assert!(e.contains("cannot compile") && e.contains("t.proto") && e.contains("fix the .proto file"), "{e}");
     let desc = dir.path().join("x.desc");
     std::fs::write(&desc, b"\xff\xff not a descriptor").unwrap();
     let e = load_message(&desc, "x.Y").unwrap_err().to_string();
-    assert!(e.contains("is not a FileDescriptorSet") && e.contains("--descriptor_set_out"), "{e}");
+    assert!(e.contains("is not a valid protobuf FileDescriptorSet") && e.contains("--descriptor_set_out"), "{e}");
+}
+
+#[test]
+fn both_encoders_write_the_same_bytes() {
+    use sluice_connect::sink::protobuf::{FormatsEncoder, ReflectEncoder, RowEncoder};
+    for (name, schema, rows) in [
+        ("results.ActionCount", scenario::actions_schema(), scenario::actions_rows(3)),
+        ("results.UserTotal", scenario::users_schema(), scenario::users_rows(2)),
+    ] {
+        let m = load_message(&results_proto(), name).unwrap();
+        let (a, b) = (FormatsEncoder::new(m.clone(), &schema).unwrap(), ReflectEncoder::new(m, &schema).unwrap());
+        for r in &rows {
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            a.encode_delimited(r, &mut x).unwrap();
+            b.encode_delimited(r, &mut y).unwrap();
+            assert_eq!(x, y, "{name} {r:?}");
+        }
+    }
 }
 
 #[test]

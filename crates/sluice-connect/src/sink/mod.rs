@@ -86,6 +86,8 @@
 //! - [`build`]: sinks from a job's [`SinkPlan`](sluice_stream::plan::SinkPlan)s.
 //! - [`values`]: cell rendering shared by the text formats (timestamps, JSON values).
 
+#![warn(missing_docs)]
+
 pub mod build;
 pub mod console;
 pub mod dead_letter;

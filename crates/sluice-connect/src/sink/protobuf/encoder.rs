@@ -16,8 +16,11 @@
 //!
 //! Nulls leave the field unset. Repeated, map and other message fields are refused.
 //!
-//! After the merge with `sluice-formats`' protobuf encoder, [`ReflectEncoder`] should become a
-//! thin adapter over it (same trait, so the sink does not change).
+//! Two implementations: [`FormatsEncoder`] (what the sink uses) puts each row into the
+//! message's column layout and encodes it with `sluice-formats`' wire-level
+//! [`RowEncoder`](sluice_formats::protobuf::RowEncoder), the same encoder the producers use;
+//! [`ReflectEncoder`] builds a `prost-reflect` [`DynamicMessage`] per row (slower; kept as a
+//! second implementation and for the mapping checks both share).
 
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind as PKind, MessageDescriptor, Value as PValue};
@@ -28,6 +31,57 @@ use sluice_formats::{Kind, Row, RowSchema, Value};
 pub trait RowEncoder: Send + Sync {
     /// Appends the row's message to `out`.
     fn encode_delimited(&self, row: &Row, out: &mut Vec<u8>) -> Result<(), RowEncodeError>;
+}
+
+/// Encodes through `sluice-formats`: rows are rearranged into the message's column layout
+/// (fields in declaration order, unmapped fields null) and written by its wire-level encoder.
+#[derive(Debug, Clone)]
+pub struct FormatsEncoder {
+    inner: sluice_formats::protobuf::RowEncoder,
+    /// For each field, in `message.fields()` order: the result column that fills it.
+    sources: Vec<Option<usize>>,
+}
+
+impl FormatsEncoder {
+    /// Maps the columns of `schema` to the fields of `message` (same rules as
+    /// [`ReflectEncoder::new`]).
+    pub fn new(message: MessageDescriptor, schema: &RowSchema) -> Result<FormatsEncoder, MappingError> {
+        let checked = ReflectEncoder::new(message.clone(), schema)?;
+        let inner = sluice_formats::protobuf::RowEncoder::new(&message).map_err(|e| MappingError {
+            column: String::new(),
+            message: e.to_string(),
+            fix: "simplify the message".into(),
+        })?;
+        let numbers: Vec<u32> = message.fields().map(|f| f.number()).collect();
+        let mut sources = vec![None; numbers.len()];
+        for slot in &checked.slots {
+            if let Some(pos) = numbers.iter().position(|n| *n == slot.field.number()) {
+                sources[pos] = Some(slot.column);
+            }
+        }
+        Ok(FormatsEncoder { inner, sources })
+    }
+}
+
+impl RowEncoder for FormatsEncoder {
+    fn encode_delimited(&self, row: &Row, out: &mut Vec<u8>) -> Result<(), RowEncodeError> {
+        let laid_out =
+            Row::new(self.sources.iter().map(|s| s.map(|c| row.get(c).clone()).unwrap_or(Value::Null)).collect());
+        let mut body = Vec::with_capacity(32);
+        self.inner.encode(&laid_out, &mut body).map_err(|e| RowEncodeError {
+            column: String::new(),
+            field: String::new(),
+            message: e.to_string(),
+        })?;
+        let mut len = body.len() as u64;
+        while len >= 0x80 {
+            out.push((len as u8 & 0x7f) | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+        out.extend_from_slice(&body);
+        Ok(())
+    }
 }
 
 /// A value that does not fit its field.

@@ -13,9 +13,10 @@ use super::storage::Storage;
 use super::{Epoch, Recovery, Sink, SinkError, Transactional, offload, part_name};
 use async_trait::async_trait;
 use bytes::Bytes;
-pub use encoder::{MappingError, ReflectEncoder, RowEncodeError, RowEncoder};
-use prost_reflect::{DescriptorPool, MessageDescriptor};
+pub use encoder::{FormatsEncoder, MappingError, ReflectEncoder, RowEncodeError, RowEncoder};
+use prost_reflect::MessageDescriptor;
 use sluice_formats::RowSchema;
+use sluice_formats::protobuf::{ProtoSchema, ProtobufError};
 use sluice_stream::ResultBatch;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -33,7 +34,8 @@ pub struct LoadError {
 
 /// Loads message `name` from a `.proto` file (imports resolved next to it, and the
 /// `google/protobuf/*` well-known types) or from a serialized `FileDescriptorSet`
-/// (`.desc`, `.pb`, `.bin`: what `protoc --descriptor_set_out --include_imports` writes).
+/// (`.desc`, `.pb`, `.bin`: what `protoc --descriptor_set_out --include_imports` writes), through
+/// `sluice-formats`' [`ProtoSchema`] (which also survives damaged descriptor sets).
 pub fn load_message(path: &Path, name: &str) -> Result<MessageDescriptor, LoadError> {
     let shown = path.display();
     if !path.is_file() {
@@ -42,43 +44,19 @@ pub fn load_message(path: &Path, name: &str) -> Result<MessageDescriptor, LoadEr
             fix: "give the path of a .proto or .desc file (relative paths start at the working directory)".into(),
         });
     }
-    let is_proto = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("proto"));
-    let pool = if is_proto {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let file = path.file_name().map(Path::new).unwrap_or(path);
-        let mut compiler = protox::Compiler::new([dir])
-            .map_err(|e| LoadError { message: format!("cannot compile {shown}: {e}"), fix: "check the file".into() })?;
-        compiler.include_imports(true);
-        compiler.open_file(file).map_err(|e| LoadError {
-            message: format!("cannot compile {shown}: {e}"),
-            fix: "fix the .proto file (imports are looked up next to it)".into(),
-        })?;
-        compiler.descriptor_pool()
-    } else {
-        let bytes = std::fs::read(path).map_err(|e| LoadError {
-            message: format!("cannot read {shown}: {e}"),
-            fix: "check the path and its permissions".into(),
-        })?;
-        DescriptorPool::decode(bytes.as_slice()).map_err(|e| LoadError {
-            message: format!("{shown} is not a FileDescriptorSet: {e}"),
-            fix: "write it with `protoc --include_imports --descriptor_set_out=FILE`, or give the .proto file".into(),
-        })?
-    };
-    pool.get_message_by_name(name).ok_or_else(|| {
-        let mut names: Vec<String> = pool
-            .all_messages()
-            .map(|m| m.full_name().to_string())
-            .filter(|n| !n.starts_with("google.protobuf."))
-            .collect();
-        names.sort();
-        LoadError {
-            message: format!("{shown} has no message `{name}`"),
-            fix: if names.is_empty() {
-                "the file defines no messages".to_string()
-            } else {
-                format!("use the full name, with the package: one of {}", names.join(", "))
-            },
-        }
+    let schema = ProtoSchema::load(path).map_err(|e| {
+        let fix = match &e {
+            ProtobufError::Compile { .. } => "fix the .proto file (imports are looked up next to it)",
+            ProtobufError::BadDescriptorSet { .. } => {
+                "give a .proto file, or a descriptor set written as the message says"
+            }
+            _ => "check the path and its permissions",
+        };
+        LoadError { message: e.to_string(), fix: fix.into() }
+    })?;
+    schema.message(name).map_err(|e| LoadError {
+        message: format!("{shown}: {e}"),
+        fix: "use a message's full name, with its package (`results.ActionCount`)".into(),
     })
 }
 
@@ -102,7 +80,7 @@ impl ProtobufSink {
         instance: Option<String>,
     ) -> Result<ProtobufSink, SinkError> {
         let name = format!("protobuf sink of query `{query}` ({})", storage.location("").trim_end_matches('/'));
-        let encoder = ReflectEncoder::new(message, schema).map_err(|e| SinkError::Column {
+        let encoder = FormatsEncoder::new(message, schema).map_err(|e| SinkError::Column {
             sink: name.clone(),
             column: e.column,
             message: e.message,
@@ -170,11 +148,18 @@ impl Sink for ProtobufSink {
             Ok::<_, (usize, RowEncodeError)>(out)
         })
         .await?
-        .map_err(|(i, e)| SinkError::Column {
-            sink: self.name.clone(),
-            column: e.column.clone(),
-            message: format!("row {i} of batch {}: {e}", batch.batch),
-            fix: "change the field's type in the .proto, or the column in the query".into(),
+        .map_err(|(i, e)| {
+            let fix = "change the field's type in the .proto, or the column in the query";
+            if e.column.is_empty() {
+                SinkError::encode(&self.name, format!("row {i} of batch {}: {}; {fix}", batch.batch, e.message))
+            } else {
+                SinkError::Column {
+                    sink: self.name.clone(),
+                    column: e.column.clone(),
+                    message: format!("row {i} of batch {}: {e}", batch.batch),
+                    fix: fix.into(),
+                }
+            }
         })?;
         let key = part_name(self.instance.as_deref(), epoch, batch.batch, "pb");
         self.files.open(epoch, &key).await?;
