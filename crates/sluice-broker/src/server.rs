@@ -88,7 +88,9 @@ async fn retention_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
 
 /// Compacts the topics with `cleanup.policy=compact`, one pass every `log.cleaner.backoff.ms`.
 async fn cleaner_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(broker.config.log_cleaner_backoff);
+    // The first pass after one backoff, not at once (a broker just started has nothing dirty).
+    let backoff = broker.config.log_cleaner_backoff;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + backoff, backoff);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     loop {
