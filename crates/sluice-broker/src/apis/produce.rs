@@ -41,8 +41,9 @@ pub(super) async fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i
                         format!("Cannot append to internal topic {}", t.name),
                     )),
                     Some(t) => match refuse_keyless(broker, t, pd.index, pd.records.as_ref()) {
-                        Some((e, record_errors)) => {
+                        Some((e, record_errors, log_start_offset)) => {
                             pr.record_errors = record_errors;
+                            pr.log_start_offset = log_start_offset;
                             Err(e)
                         }
                         None => append(broker, t, pd.index, pd.records),
@@ -89,16 +90,17 @@ fn batch_error(e: BatchError) -> ApiError {
 }
 
 /// A compacted topic refuses records without a key (Kafka's `LogValidator.validateKey`): the
-/// error and one entry per such record. Only compacted topics pay for decoding the records;
-/// batches that are not valid are left to `append` to refuse.
+/// error, one entry per such record and the log start offset (Kafka sends it with this error).
+/// Only compacted topics pay for decoding the records; batches that are not valid are left to
+/// `append` to refuse.
 fn refuse_keyless(
     broker: &Broker,
     topic: &Topic,
     index: i32,
     records: Option<&Bytes>,
-) -> Option<(ApiError, Vec<BatchIndexAndErrorMessage>)> {
+) -> Option<(ApiError, Vec<BatchIndexAndErrorMessage>, i64)> {
     let records = records?;
-    topic.partition(index)?;
+    let partition = topic.partition(index)?;
     let compacted = {
         let configs = read(&topic.configs);
         topic_config::effective(&configs, &broker.topic_defaults, "cleanup.policy")
@@ -121,7 +123,8 @@ fn refuse_keyless(
                     e
                 })
                 .collect();
-            Some((ApiError::new(ResponseError::InvalidRecord, summary), errors))
+            let start = lock(&partition.state).log.log_start_offset();
+            Some((ApiError::new(ResponseError::InvalidRecord, summary), errors, start))
         }
         Err(e) => Some((
             ApiError::new(
@@ -129,6 +132,7 @@ fn refuse_keyless(
                 format!("cannot read the records of a batch for compacted topic {}: {e}", topic.name),
             ),
             Vec::new(),
+            -1,
         )),
     }
 }

@@ -982,7 +982,7 @@ pub fn keyless_records(h: &BatchHeader, bytes: &[u8]) -> Result<Vec<i32>, Record
 /// compacted topic: the error message of the partition (`RecordValidationException`) and one
 /// message per record (`RecordError`).
 pub fn keyless_rejection(topic: &str, partition: i32, indexes: &[i32]) -> (String, Vec<(i32, String)>) {
-    let message = format!("Compacted topic cannot accept message without key in topic partition {topic}-{partition}.");
+    let message = format!("Compacted topic cannot accept message without key in topic partition {topic}-{partition}");
     let errors: Vec<(i32, String)> = indexes.iter().map(|&i| (i, message.clone())).collect();
     let shown: Vec<String> =
         errors.iter().take(3).map(|(i, m)| format!("RecordError(batchIndex={i}, message='{m}')")).collect();

@@ -181,7 +181,8 @@ async fn keyless_records_are_refused_by_a_compacted_topic() {
     );
     let r = produce(&mut conn, "keys", 9, batch.clone()).await;
     assert_eq!(r.error_code, 87, "INVALID_RECORD");
-    let one = "Compacted topic cannot accept message without key in topic partition keys-0.";
+    assert_eq!(r.log_start_offset, 0, "as Kafka, the log start offset comes with the error");
+    let one = "Compacted topic cannot accept message without key in topic partition keys-0";
     let errors: Vec<(i32, String)> = r
         .record_errors
         .iter()

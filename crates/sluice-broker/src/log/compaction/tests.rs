@@ -474,7 +474,8 @@ fn keyless_records_are_found_and_described_as_kafka_does() {
     let all_keyed = kbatch(&[(Some("k"), Some("v"))], 1);
     assert!(keyless_records(&batch::validate(&all_keyed).unwrap(), &all_keyed).unwrap().is_empty());
     let (summary, errors) = keyless_rejection("t", 0, &[0, 2, 5, 7]);
-    let one = "Compacted topic cannot accept message without key in topic partition t-0.";
+    // Kafka 4.3's words exactly (no final period).
+    let one = "Compacted topic cannot accept message without key in topic partition t-0";
     assert_eq!(errors, [(0, one.to_string()), (2, one.to_string()), (5, one.to_string()), (7, one.to_string())]);
     assert_eq!(
         summary,
