@@ -40,7 +40,7 @@ pub struct BrokerConfig {
     /// How often retention runs (`log.retention.check.interval.ms`).
     pub retention_check_interval: Duration,
     /// Pause between two passes of the log cleaner over the compacted topics
-    /// (`log.cleaner.backoff.ms`).
+    /// (`log.cleaner.backoff.ms`; at least 1 ms).
     pub log_cleaner_backoff: Duration,
     /// When data is fsynced.
     pub flush: FlushPolicy,

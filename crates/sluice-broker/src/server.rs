@@ -89,7 +89,7 @@ async fn retention_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
 /// Compacts the topics with `cleanup.policy=compact`, one pass every `log.cleaner.backoff.ms`.
 async fn cleaner_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     // The first pass after one backoff, not at once (a broker just started has nothing dirty).
-    let backoff = broker.config.log_cleaner_backoff;
+    let backoff = broker.config.log_cleaner_backoff.max(Duration::from_millis(1));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + backoff, backoff);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
