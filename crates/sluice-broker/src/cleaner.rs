@@ -7,6 +7,7 @@ use crate::log::PartitionLog;
 use crate::log::compaction::{self, CleanConfig, CleanOutcome};
 use crate::state::{Broker, PartitionState, read};
 use crate::topic_config;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Running totals of the log cleaner, readable while it runs.
@@ -119,6 +120,10 @@ impl Broker {
                     Ok(CleanOutcome::Abandoned(why)) => {
                         m.abandoned.fetch_add(1, Ordering::Relaxed);
                         tracing::info!(topic = %topic.name, partition = p.index, why, "log cleaner: round abandoned");
+                    }
+                    // Deleted meanwhile (its files went with it): nothing to report.
+                    Err(_) if self.topic(&topic.name).is_none_or(|t| !Arc::ptr_eq(&t, &topic)) => {
+                        m.abandoned.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) => {
                         m.errors.fetch_add(1, Ordering::Relaxed);

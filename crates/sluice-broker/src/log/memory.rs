@@ -393,6 +393,11 @@ impl RoundSegments for MemoryCleanJob {
     fn visit(&self, i: usize, f: &mut BatchVisitor<'_>) -> Result<(), LogError> {
         self.segments[i].3.iter().try_for_each(|s| f(&s.header, &s.bytes))
     }
+
+    fn visit_headers(&self, i: usize, f: &mut dyn FnMut(&BatchHeader)) -> Result<(), LogError> {
+        self.segments[i].3.iter().for_each(|s| f(&s.header));
+        Ok(())
+    }
 }
 
 impl RoundSink for Vec<Group> {

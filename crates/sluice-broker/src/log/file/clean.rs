@@ -271,6 +271,15 @@ impl RoundSegments for FileCleanJob {
         (s.base, s.size, s.end)
     }
 
+    fn visit_headers(&self, i: usize, f: &mut dyn FnMut(&BatchHeader)) -> Result<(), LogError> {
+        let s = &self.segments[i];
+        scan_headers(&s.file, 0, s.size, |_, h| {
+            f(h);
+            ControlFlow::Continue(())
+        })
+        .at(&seg_path(&self.dir, s.base, LOG_EXT))
+    }
+
     fn visit(&self, i: usize, f: &mut BatchVisitor<'_>) -> Result<(), LogError> {
         let s = &self.segments[i];
         let path = seg_path(&self.dir, s.base, LOG_EXT);
