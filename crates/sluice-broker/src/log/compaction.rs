@@ -679,7 +679,8 @@ fn snappy_decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, RecordsError>
     let mut out = Vec::new();
     let block = |compressed: &[u8], out: &mut Vec<u8>| -> Result<(), RecordsError> {
         let n = snap::raw::decompress_len(compressed).map_err(err)?;
-        if out.len() + n > limit {
+        // `n` comes from the data: compare without adding to it.
+        if n > limit - out.len() {
             return Err(RecordsError::TooLarge { limit });
         }
         let at = out.len();
