@@ -304,7 +304,7 @@ impl Broker {
     fn log_config(&self, configs: &BTreeMap<String, String>) -> LogConfig {
         LogConfig {
             segment_bytes: topic_config::int_of(configs, &self.topic_defaults, "segment.bytes", 1 << 30) as u64,
-            segment_ms: topic_config::int_of(configs, &self.topic_defaults, "segment.ms", 604_800_000),
+            segment_ms: crate::log::compaction::roll_ms(configs, &self.topic_defaults),
             index_interval_bytes: topic_config::int_of(configs, &self.topic_defaults, "index.interval.bytes", 4096)
                 as u64,
             flush: self.config.flush,
@@ -536,7 +536,7 @@ fn load_topic(
     let (Some(id), Some(n)) = (id, partitions) else { return Ok(None) };
     let log_config = LogConfig {
         segment_bytes: topic_config::int_of(&configs, defaults, "segment.bytes", 1 << 30) as u64,
-        segment_ms: topic_config::int_of(&configs, defaults, "segment.ms", 604_800_000),
+        segment_ms: crate::log::compaction::roll_ms(&configs, defaults),
         index_interval_bytes: topic_config::int_of(&configs, defaults, "index.interval.bytes", 4096) as u64,
         flush: config.flush,
     };

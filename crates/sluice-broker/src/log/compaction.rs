@@ -117,6 +117,16 @@ impl CleanConfig {
     }
 }
 
+/// How long the active segment may stay open (`segment.ms`): for compacted topics at most
+/// `max.compaction.lag.ms`, so that records become cleanable in time (Kafka's
+/// `LogConfig.maxSegmentMs`, KIP-354).
+pub fn roll_ms(overrides: &BTreeMap<String, String>, defaults: &BTreeMap<String, String>) -> i64 {
+    let segment_ms = topic_config::int_of(overrides, defaults, "segment.ms", 604_800_000);
+    let policy = topic_config::effective(overrides, defaults, "cleanup.policy").unwrap_or("delete");
+    let max_lag = topic_config::int_of(overrides, defaults, "max.compaction.lag.ms", i64::MAX);
+    if is_compacted(policy) && max_lag > 0 { segment_ms.min(max_lag) } else { segment_ms }
+}
+
 /// Whether a `cleanup.policy` value includes compaction (`compact` or `compact,delete`).
 pub fn is_compacted(cleanup_policy: &str) -> bool {
     cleanup_policy.split(',').any(|p| p.trim() == "compact")

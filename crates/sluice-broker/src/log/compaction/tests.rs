@@ -543,6 +543,13 @@ fn clean_config_reads_topic_settings() {
     assert_eq!(c.min_cleanable_dirty_ratio, 0.01);
     assert_eq!(c.min_compaction_lag_ms, 0);
     assert_eq!(c.max_compaction_lag_ms, i64::MAX);
+    assert_eq!(roll_ms(&o, &BTreeMap::new()), 604_800_000, "not compacted: segment.ms");
+    o.insert("cleanup.policy".to_string(), "compact".to_string());
+    assert_eq!(roll_ms(&o, &BTreeMap::new()), 604_800_000, "no max.compaction.lag.ms");
+    o.insert("max.compaction.lag.ms".to_string(), "100".to_string());
+    assert_eq!(roll_ms(&o, &BTreeMap::new()), 100, "KIP-354: rolled within max.compaction.lag.ms");
+    o.insert("cleanup.policy".to_string(), "delete".to_string());
+    assert_eq!(roll_ms(&o, &BTreeMap::new()), 604_800_000);
     assert!(is_compacted("compact"));
     assert!(is_compacted("delete, compact"));
     assert!(!is_compacted("delete"));
