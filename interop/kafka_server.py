@@ -238,7 +238,9 @@ class SluiceServer(_Server):
              # as the Kafka broker above: no initial rebalance delay, 3 offsets partitions, the log
              # cleaner every 200 ms
              "--group-initial-rebalance-delay-ms", "0", "--offsets-topic-num-partitions", "3",
-             "--log-cleaner-backoff-ms", "200"],
+             "--log-cleaner-backoff-ms", "200",
+             # its schema registry on a free port (several brokers may run at once)
+             "--registry-listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

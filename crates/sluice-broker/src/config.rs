@@ -2,6 +2,7 @@
 
 use crate::group::CoordinatorConfig;
 use crate::log::FlushPolicy;
+use crate::txn::TxnConfig;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -46,6 +47,8 @@ pub struct BrokerConfig {
     pub flush: FlushPolicy,
     /// Consumer group settings.
     pub coordinator: CoordinatorConfig,
+    /// Transaction coordinator settings.
+    pub txn: TxnConfig,
 }
 
 impl Default for BrokerConfig {
@@ -69,6 +72,7 @@ impl Default for BrokerConfig {
             log_cleaner_backoff: Duration::from_secs(15),
             flush: FlushPolicy::Os,
             coordinator: CoordinatorConfig::default(),
+            txn: TxnConfig::default(),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`cleaner`]: the log cleaner's pass over compacted topics, and its counters.
 //! - [`producers`]: idempotent producer sequence checks.
 //! - [`group`]: the group coordinator: consumer groups and committed offsets.
+//! - [`txn`]: the transaction coordinator, markers and each partition's last stable offset.
 //! - [`topic_config`]: topic config names, Kafka's defaults, validation, topic name rules.
 //!
 //! Start one in-process (what tests and `sluice demo` do):
@@ -31,6 +32,7 @@ pub mod producers;
 pub mod server;
 pub mod state;
 pub mod topic_config;
+pub mod txn;
 
 pub use config::BrokerConfig;
 pub use state::{Broker, StateError};

@@ -86,6 +86,15 @@ impl ProducerStates {
         }
     }
 
+    /// A marker written with `epoch`: later batches of an older epoch are refused (fencing).
+    pub fn fence(&mut self, producer_id: i64, epoch: i16) {
+        let entry = self.entries.entry(producer_id).or_default();
+        if epoch > entry.epoch {
+            entry.epoch = epoch;
+            entry.recent.clear();
+        }
+    }
+
     /// Records a batch that was appended (or found in the log on recovery) at `base_offset`.
     pub fn record(&mut self, h: &BatchHeader, base_offset: i64) {
         if h.producer_id < 0 || h.base_sequence < 0 {

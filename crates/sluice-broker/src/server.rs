@@ -113,13 +113,16 @@ async fn cleaner_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Expires group sessions and ends rebalances whose time is up.
+/// Expires group sessions, ends rebalances whose time is up, aborts timed-out transactions.
 async fn group_tick_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => broker.groups.tick(&broker, now_ms()),
+            _ = tick.tick() => {
+                broker.groups.tick(&broker, now_ms());
+                broker.txn.tick(&broker, now_ms());
+            }
             _ = stop.changed() => return,
         }
     }

@@ -9,6 +9,8 @@ use crate::group::GroupCoordinator;
 use crate::log::{LogConfig, LogError, PartitionLog, file::FileLog, memory::MemoryLog};
 use crate::producers::ProducerStates;
 use crate::topic_config;
+use crate::txn::TxnCoordinator;
+use crate::txn::partition::PartitionTxns;
 use kafka_protocol::ResponseError;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -84,6 +86,34 @@ pub struct PartitionState {
     pub log: PartitionLog,
     /// Idempotent producer sequences.
     pub producers: ProducerStates,
+    /// Open and aborted transactions (last stable offset).
+    pub txns: PartitionTxns,
+}
+
+impl PartitionState {
+    /// A partition's state around an opened log: producer sequences and transactions are
+    /// rebuilt from the batches it holds.
+    fn recover(log: PartitionLog) -> Result<Self, StateError> {
+        let mut producers = ProducerStates::default();
+        let mut txns = PartitionTxns::default();
+        let mut markers = Vec::new();
+        log.for_each_header(&mut |h| {
+            if h.is_control() {
+                markers.push((h.base_offset, h.producer_id, h.producer_epoch));
+            } else {
+                producers.record(h, h.base_offset);
+                txns.on_append(h, h.base_offset);
+            }
+        })?;
+        for (offset, pid, epoch) in markers {
+            let bytes = log.read(offset, 1)?.bytes;
+            if let Some(kind) = sluice_wire::batch::control_type(&bytes) {
+                producers.fence(pid, epoch);
+                txns.on_marker(pid, offset, kind);
+            }
+        }
+        Ok(PartitionState { log, producers, txns })
+    }
 }
 
 /// A topic.
@@ -131,8 +161,8 @@ pub struct Broker {
     /// Woken after every append, for fetches waiting on new data.
     pub appended: Notify,
     next_producer_id: AtomicI64,
-    /// transactional.id → (producer id, epoch).
-    pub transactional_ids: Mutex<HashMap<String, (i64, i16)>>,
+    /// Transactional ids and their transactions.
+    pub txn: TxnCoordinator,
     /// Broker-level defaults for topic configs (from the broker's settings).
     pub topic_defaults: BTreeMap<String, String>,
     /// Consumer groups and committed offsets.
@@ -180,6 +210,7 @@ impl Broker {
             }
         }
         let groups = GroupCoordinator::new(config.coordinator);
+        let config_txn = config.txn;
         let broker = Broker {
             config,
             cluster_id,
@@ -188,19 +219,23 @@ impl Broker {
             topics: RwLock::new(topics),
             appended: Notify::new(),
             next_producer_id: AtomicI64::new(max_pid + 1),
-            transactional_ids: Mutex::new(HashMap::new()),
+            txn: TxnCoordinator::new(config_txn),
             topic_defaults,
             groups,
             cleaner: Default::default(),
         };
         broker.replay_offsets()?;
+        broker.replay_txn_state()?;
+        let max_txn_pid = broker.txn.max_producer_id();
+        broker.next_producer_id.fetch_max(max_txn_pid + 1, Ordering::Relaxed);
+        broker.txn.complete_prepared(&broker);
         Ok(broker)
     }
 
-    /// Loads committed offsets from `__consumer_offsets`.
-    fn replay_offsets(&self) -> Result<(), StateError> {
-        let Some(topic) = self.topic(crate::group::records::OFFSETS_TOPIC) else { return Ok(()) };
-        let mut loaded = 0usize;
+    /// Every record of an internal topic, oldest first: `(batch header, key, value)`.
+    fn replay_internal(&self, name: &str, f: &mut RecordVisitor<'_>) -> Result<usize, StateError> {
+        let Some(topic) = self.topic(name) else { return Ok(0) };
+        let mut n = 0usize;
         for p in read(&topic.partitions).iter() {
             let state = lock(&p.state);
             let mut offset = state.log.log_start_offset();
@@ -210,27 +245,22 @@ impl Broker {
                 if chunk.is_empty() {
                     break;
                 }
-                let mut buf = chunk.clone();
-                let batches = match kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::warn!(partition = p.index, offset, error = %e, "skipping undecodable batches of __consumer_offsets");
-                        break;
-                    }
-                };
                 let mut next = offset;
-                for set in batches {
-                    for r in set.records {
-                        next = next.max(r.offset + 1);
-                        if let Some(k) = &r.key {
-                            self.groups.replay(k, r.value.as_deref());
-                            loaded += 1;
+                for item in sluice_wire::batch::walk(&chunk) {
+                    let Ok((at, h)) = item else { break };
+                    next = next.max(h.last_offset() + 1);
+                    let mut one = chunk.slice(at..at + h.total_len());
+                    match kafka_protocol::records::RecordBatchDecoder::decode(&mut one) {
+                        Ok(set) => {
+                            for r in set.records.iter().filter(|r| r.offset >= offset) {
+                                f(&h, r.key.as_deref(), r.value.as_deref());
+                                n += 1;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(topic = name, partition = p.index, offset = h.base_offset, error = %e, "skipping an undecodable batch")
                         }
                     }
-                }
-                // Control or empty batches carry no records: step past the chunk by its headers.
-                for (_, h) in sluice_wire::batch::walk(&chunk).flatten() {
-                    next = next.max(h.last_offset() + 1);
                 }
                 if next <= offset {
                     break;
@@ -238,8 +268,92 @@ impl Broker {
                 offset = next;
             }
         }
-        if loaded > 0 {
-            tracing::info!(records = loaded, "loaded committed offsets");
+        Ok(n)
+    }
+
+    /// Loads transaction state from `__transaction_state`.
+    fn replay_txn_state(&self) -> Result<(), StateError> {
+        let n = self.replay_internal(crate::txn::records::TXN_TOPIC, &mut |_, k, v| {
+            if let Some(k) = k {
+                self.txn.replay(k, v);
+            }
+        })?;
+        if n > 0 {
+            tracing::info!(records = n, "loaded transaction state");
+        }
+        Ok(())
+    }
+
+    /// Appends broker-written records as one transactional batch of `producer_id` (the
+    /// transactional offsets of TxnOffsetCommit).
+    pub fn append_txn_records(
+        &self,
+        topic: &Topic,
+        partition: i32,
+        producer_id: i64,
+        epoch: i16,
+        records: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<(), ApiError> {
+        let p = topic.partition(partition).ok_or(ApiError::from(ResponseError::UnknownTopicOrPartition))?;
+        let now = crate::server::now_ms();
+        let recs: Vec<sluice_wire::batch::SimpleRecord<'_>> =
+            records.iter().map(|(k, v)| (Some(k.as_slice()), v.as_deref(), now)).collect();
+        let mut batch = sluice_wire::batch::build(
+            0,
+            &recs,
+            (producer_id, epoch, -1),
+            sluice_wire::batch::attributes::TRANSACTIONAL,
+        );
+        let header = sluice_wire::batch::validate(&batch)
+            .map_err(|e| ApiError::new(ResponseError::CorruptMessage, e.to_string()))?;
+        let mut state = lock(&p.state);
+        let info =
+            state.log.append(&mut batch).map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        state.txns.on_append(&header, info.base_offset);
+        drop(state);
+        self.appended.notify_waiters();
+        Ok(())
+    }
+
+    /// Writes a transaction marker to a partition and ends the producer's transaction there.
+    pub fn write_marker(
+        &self,
+        topic: &Topic,
+        partition: i32,
+        producer_id: i64,
+        epoch: i16,
+        kind: sluice_wire::batch::ControlType,
+    ) -> Result<(), ApiError> {
+        let p = topic.partition(partition).ok_or(ApiError::from(ResponseError::UnknownTopicOrPartition))?;
+        let mut batch = sluice_wire::batch::build_marker(producer_id, epoch, kind, 0, crate::server::now_ms());
+        let mut state = lock(&p.state);
+        let info =
+            state.log.append(&mut batch).map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        state.producers.fence(producer_id, epoch);
+        state.txns.on_marker(producer_id, info.base_offset, kind);
+        drop(state);
+        self.appended.notify_waiters();
+        Ok(())
+    }
+
+    /// Loads committed offsets from `__consumer_offsets`, transactional ones once their
+    /// marker is seen.
+    fn replay_offsets(&self) -> Result<(), StateError> {
+        let n = self.replay_internal(crate::group::records::OFFSETS_TOPIC, &mut |h, k, v| {
+            if h.is_control() {
+                if let Some(k) = k.filter(|k| k.len() >= 4) {
+                    self.groups.complete_txn(h.producer_id, i16::from_be_bytes([k[2], k[3]]) == 1);
+                }
+            } else if let Some(k) = k {
+                if h.is_transactional() {
+                    self.groups.replay_pending(h.producer_id, k, v);
+                } else {
+                    self.groups.replay(k, v);
+                }
+            }
+        })?;
+        if n > 0 {
+            tracing::info!(records = n, "loaded committed offsets");
         }
         Ok(())
     }
@@ -325,7 +439,11 @@ impl Broker {
         };
         Ok(Arc::new(Partition {
             index,
-            state: Mutex::new(PartitionState { log, producers: ProducerStates::default() }),
+            state: Mutex::new(PartitionState {
+                log,
+                producers: ProducerStates::default(),
+                txns: PartitionTxns::default(),
+            }),
         }))
     }
 
@@ -493,6 +611,9 @@ impl Broker {
     }
 }
 
+/// Called with each record of an internal topic: its batch header, key and value.
+type RecordVisitor<'a> = dyn FnMut(&sluice_wire::batch::BatchHeader, Option<&[u8]>, Option<&[u8]>) + 'a;
+
 /// Kafka's internal topics: written by the broker only.
 pub fn is_internal_topic(name: &str) -> bool {
     matches!(name, "__consumer_offsets" | "__transaction_state")
@@ -544,9 +665,7 @@ fn load_topic(
     for i in 0..n {
         let log = FileLog::open(&dir.join(format!("{name}-{i}")), log_config.clone())?;
         let log = PartitionLog::File(log);
-        let mut producers = ProducerStates::default();
-        log.for_each_header(&mut |h| producers.record(h, h.base_offset))?;
-        parts.push(Arc::new(Partition { index: i, state: Mutex::new(PartitionState { log, producers }) }));
+        parts.push(Arc::new(Partition { index: i, state: Mutex::new(PartitionState::recover(log)?) }));
     }
     Ok(Some(Topic { name, id, partitions: RwLock::new(parts), configs: RwLock::new(configs) }))
 }

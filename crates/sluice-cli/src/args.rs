@@ -3,6 +3,13 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+// The Kafka client commands keep their flags beside their code (one module per command).
+pub use crate::commands::consume::ConsumeArgs;
+pub use crate::commands::generate::GenerateArgs;
+pub use crate::commands::groups::GroupsArgs;
+pub use crate::commands::produce::ProduceArgs;
+pub use crate::commands::topics::TopicsArgs;
+
 /// sluice: a Kafka-compatible broker, schema registry and event-time stream processor in one
 /// binary.
 #[derive(Debug, Parser)]
@@ -21,6 +28,20 @@ pub struct Cli {
 pub enum Command {
     /// Run the Kafka-compatible broker (any Kafka client or tool can use it).
     Broker(BrokerArgs),
+    /// Produce records: the seeds' generators, a CSV file replayed in batches, or stdin lines.
+    Produce(ProduceArgs),
+    /// Write the seeds' CSV files (customer transactions, campaigns).
+    Generate(GenerateArgs),
+    /// Print the records of a topic (like kcat -C or kafka-console-consumer).
+    Consume(ConsumeArgs),
+    /// Create, list, describe, delete and alter topics.
+    Topics(TopicsArgs),
+    /// List and describe consumer groups, reset or delete their offsets.
+    Groups(GroupsArgs),
+    /// Run the Confluent-compatible schema registry, storing schemas in a Kafka topic.
+    Registry(RegistryArgs),
+    /// Protobuf schema tools.
+    Schemas(SchemasArgs),
 }
 
 /// `sluice broker` flags, named after Kafka's broker settings where one exists.
@@ -29,6 +50,13 @@ pub struct BrokerArgs {
     /// Address to listen on (listeners). Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT")]
     pub listen: String,
+    /// Address of the embedded Confluent-compatible schema registry (its schemas are kept in
+    /// this broker's `_schemas` topic). Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8081", value_name = "HOST:PORT")]
+    pub registry_listen: Option<String>,
+    /// Run without the embedded schema registry.
+    #[arg(long)]
+    pub no_registry: bool,
     /// Address clients are told to connect to (advertised.listeners); default: the bound one.
     #[arg(long, value_name = "HOST:PORT")]
     pub advertised_listener: Option<String>,
@@ -89,4 +117,88 @@ pub struct BrokerArgs {
     /// How long the offsets of an empty group are kept (offsets.retention.minutes).
     #[arg(long, default_value_t = 10080, value_name = "MINUTES")]
     pub offsets_retention_minutes: i64,
+}
+
+/// `sluice registry` flags, named after Confluent Schema Registry's settings where one exists.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Address to listen on (listeners). Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8081", value_name = "HOST:PORT")]
+    pub listen: String,
+    /// Kafka brokers holding the schemas topic (kafkastore.bootstrap.servers).
+    #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT,...", env = "KAFKA_BOOTSTRAP_SERVERS")]
+    pub bootstrap_servers: String,
+    /// The compacted topic schemas are stored in (kafkastore.topic).
+    #[arg(long, default_value = "_schemas", value_name = "TOPIC")]
+    pub topic: String,
+    /// Compatibility level for subjects without their own (schema.compatibility.level).
+    #[arg(long, default_value = "BACKWARD", value_name = "LEVEL")]
+    pub compatibility: String,
+    /// How long to wait for the broker at start (kafkastore.init.timeout.ms), in ms.
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    pub init_timeout_ms: u64,
+}
+
+/// `sluice schemas` subcommands.
+#[derive(Debug, Args)]
+pub struct SchemasArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: SchemasCommand,
+}
+
+/// Schema tools.
+#[derive(Debug, Subcommand)]
+pub enum SchemasCommand {
+    /// Compile .proto files (imports and well-known types included) into a descriptor set, as
+    /// `protoc --include_imports --descriptor_set_out` does; no protoc needed.
+    Compile(CompileArgs),
+    /// Decode Confluent-framed protobuf values (hex, one per line on stdin) into JSON rows,
+    /// fetching their schemas from a registry.
+    Decode(DecodeArgs),
+    /// Encode JSON objects (one per line on stdin) as Confluent-framed protobuf values (hex, one
+    /// per line), registering the .proto file and its imports as confluent-kafka does.
+    Encode(EncodeArgs),
+}
+
+/// `sluice schemas compile` flags.
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// The .proto files.
+    #[arg(required = true, value_name = "FILE.proto")]
+    pub files: Vec<PathBuf>,
+    /// Where to write the FileDescriptorSet.
+    #[arg(short, long, value_name = "FILE.desc")]
+    pub output: PathBuf,
+    /// Directories searched for imports (default: each file's directory).
+    #[arg(short = 'I', long = "proto-path", value_name = "DIR")]
+    pub include: Vec<PathBuf>,
+}
+
+/// `sluice schemas decode` flags.
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// The schema registry.
+    #[arg(long, default_value = "http://127.0.0.1:8081", value_name = "URL", env = "SCHEMA_REGISTRY_URL")]
+    pub schema_registry: String,
+}
+
+/// `sluice schemas encode` flags.
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    /// The schema registry.
+    #[arg(long, default_value = "http://127.0.0.1:8081", value_name = "URL", env = "SCHEMA_REGISTRY_URL")]
+    pub schema_registry: String,
+    /// Subject to register the schema under (e.g. TOPIC-value).
+    #[arg(long, value_name = "SUBJECT")]
+    pub subject: String,
+    /// The .proto file.
+    #[arg(long, value_name = "FILE.proto")]
+    pub proto: PathBuf,
+    /// Message full name (e.g. protobuf.UserEvent).
+    #[arg(long, value_name = "NAME")]
+    pub message: String,
+    /// Directories searched for imports (default: the file's directory).
+    #[arg(short = 'I', long = "proto-path", value_name = "DIR")]
+    pub include: Vec<PathBuf>,
 }

@@ -3,10 +3,22 @@
 //! # Layout
 //! - [`args`]: the clap tree, raw flags as the user typed them.
 //! - `commands/`: one module per subcommand; each resolves its raw flags into a validated
-//!   config (errors name the flag, the value and the fix) and runs.
+//!   config (errors name the flag, the value and the fix) and runs. `produce`, `consume`,
+//!   `topics`, `groups` and `generate` keep their flag structs beside their code; [`args`]
+//!   re-exports them.
+//! - `kafka_opts`: `--bootstrap-servers` / `KAFKA_SERVER` / `.env` / `-X` / `--wait-for-broker`
+//!   resolution shared by every Kafka command.
+//! - `clients`: admin clients checked for a live broker, topic creation, Ctrl-C handling.
+//! - `output`: aligned tables (comfy-table), `--format json`, `outln!` (stdout without a panic
+//!   on a closed pipe).
+//! - `duration`: `30s`, `500ms`, `2m` as flags take them.
 
 pub mod args;
+mod clients;
 mod commands;
+mod duration;
+mod kafka_opts;
+mod output;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -2,12 +2,18 @@
 //!
 //! # Layout
 //! - [`TestBroker`]: an in-process broker on a free port, memory or file storage.
+//! - [`read_topic`]: every record of a topic read back with librdkafka (an independent
+//!   client), for asserting what producers wrote.
+//! - [`TestRegistry`]: an in-process schema registry on a free port, storing into a broker.
 //! - [`client`]: [`client::KafkaConn`], a raw Kafka protocol connection for exact-version tests.
 
 pub mod client;
 
 use sluice_broker::{BrokerConfig, BrokerHandle};
 use std::path::Path;
+
+mod consume;
+pub use consume::{ConsumedRecord, read_topic};
 
 /// A broker started for one test; shut down explicitly or dropped with its runtime.
 #[derive(Debug)]
@@ -58,5 +64,49 @@ impl TestBroker {
     pub async fn shutdown(self) -> Option<tempfile::TempDir> {
         self.handle.shutdown().await;
         self.dir
+    }
+}
+
+/// A schema registry started for one test, keeping its schemas in a broker's `_schemas` topic.
+#[derive(Debug)]
+pub struct TestRegistry {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestRegistry {
+    /// A registry on `127.0.0.1:0` storing into the broker at `bootstrap` (topic `_schemas`).
+    pub async fn start(bootstrap: &str) -> Self {
+        let mut config = sluice_registry::RegistryConfig::new(bootstrap);
+        config.init_timeout = std::time::Duration::from_secs(30);
+        Self::start_with(config).await
+    }
+
+    /// A registry with the given settings.
+    pub async fn start_with(config: sluice_registry::RegistryConfig) -> Self {
+        let registry = sluice_registry::connect(&config).await.expect("registry connects to the broker");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(sluice_registry::serve_registry(listener, std::sync::Arc::new(registry), async {
+            let _ = rx.await;
+        }));
+        TestRegistry { url, stop: Some(tx), task: Some(task) }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Graceful shutdown.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("registry task").expect("registry served");
+        }
     }
 }

@@ -322,6 +322,77 @@ pub fn build(base_offset: i64, records: &[SimpleRecord<'_>], producer: (i64, i16
     out
 }
 
+/// The two kinds of transaction markers (control record type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlType {
+    /// ABORT (type 0).
+    Abort,
+    /// COMMIT (type 1).
+    Commit,
+}
+
+/// Builds a transaction marker: a control batch (uncompressed, transactional) with one record
+/// whose key is `(version 0, type)` and value `(version 0, coordinator epoch)`, as Kafka writes.
+pub fn build_marker(
+    producer_id: i64,
+    producer_epoch: i16,
+    kind: ControlType,
+    coordinator_epoch: i32,
+    ts: i64,
+) -> Vec<u8> {
+    let kind: i16 = match kind {
+        ControlType::Abort => 0,
+        ControlType::Commit => 1,
+    };
+    let mut key = 0i16.to_be_bytes().to_vec();
+    key.extend_from_slice(&kind.to_be_bytes());
+    let mut value = 0i16.to_be_bytes().to_vec();
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    build(
+        0,
+        &[(Some(&key), Some(&value), ts)],
+        (producer_id, producer_epoch, -1),
+        attributes::CONTROL | attributes::TRANSACTIONAL,
+    )
+}
+
+fn get_varlong(buf: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut z: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        z |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(((z >> 1) as i64) ^ -((z & 1) as i64));
+        }
+    }
+    None
+}
+
+/// The marker type of a control batch (its first record's key); `None` when the batch is not a
+/// control batch or its record cannot be read. Control batches are never compressed.
+pub fn control_type(batch: &[u8]) -> Option<ControlType> {
+    let h = validate(batch).ok()?;
+    if !h.is_control() || h.records_count < 1 || h.compression() != 0 {
+        return None;
+    }
+    let mut pos = HEADER_LEN;
+    let _len = get_varlong(batch, &mut pos)?;
+    pos += 1; // record attributes
+    get_varlong(batch, &mut pos)?; // timestamp delta
+    get_varlong(batch, &mut pos)?; // offset delta
+    let key_len = get_varlong(batch, &mut pos)?;
+    if key_len < 4 {
+        return None;
+    }
+    let key = batch.get(pos..pos + 4)?;
+    match i16::from_be_bytes([key[2], key[3]]) {
+        0 => Some(ControlType::Abort),
+        1 => Some(ControlType::Commit),
+        _ => None,
+    }
+}
+
 fn put_varlong(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     while z >= 0x80 {
@@ -414,7 +485,29 @@ mod tests {
         assert_eq!(validate(&b), Err(BatchError::Magic(1)));
     }
 
+    #[test]
+    fn markers_round_trip_and_decode_with_kafka_protocol() {
+        for kind in [ControlType::Commit, ControlType::Abort] {
+            let m = build_marker(7, 3, kind, 0, 1_000);
+            let h = validate(&m).unwrap();
+            assert!(h.is_control() && h.is_transactional());
+            assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (7, 3, -1));
+            assert_eq!(control_type(&m), Some(kind));
+            let set = RecordBatchDecoder::decode(&mut Bytes::from(m)).unwrap();
+            assert!(set.records[0].control);
+        }
+        assert_eq!(control_type(&sample()), None);
+    }
+
     proptest::proptest! {
+        #[test]
+        fn control_type_never_panics(idx in 0usize..200, byte in proptest::num::u8::ANY) {
+            let mut b = build_marker(1, 0, ControlType::Commit, 0, 5);
+            let i = idx % b.len();
+            b[i] = byte;
+            let _ = control_type(&b);
+        }
+
         #[test]
         fn walk_never_panics(buf in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             for item in walk(&buf) { let _ = item; }

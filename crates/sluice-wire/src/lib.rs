@@ -10,6 +10,8 @@
 //!   walk over the batches of a produce payload or a log segment.
 //! - [`partitioner`]: Kafka's murmur2 hash and default key partitioner.
 //! - [`api_versions`]: the ApiVersions v0 error reply that clients parse to retry lower.
+//! - [`confluent`]: the Confluent Schema Registry prefix (magic 0, schema id, protobuf
+//!   message-index array) that registry-aware serializers put before a value.
 //!
 //! ```
 //! use sluice_wire::frame::{check, FrameStatus};
@@ -19,6 +21,7 @@
 
 pub mod api_versions;
 pub mod batch;
+pub mod confluent;
 pub mod frame;
 pub mod header;
 pub mod partitioner;

@@ -6,8 +6,8 @@ use crate::state::{Broker, lock};
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchPartition;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -54,11 +54,29 @@ fn collect(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse,
                 Some(p) => {
                     let state = lock(&p.state);
                     let log = &state.log;
-                    pd.high_watermark = log.log_end_offset();
-                    pd.last_stable_offset = log.log_end_offset();
-                    pd.log_start_offset = log.log_start_offset();
+                    let hw = log.log_end_offset();
+                    let lso = state.txns.last_stable_offset(hw);
+                    pd.high_watermark = hw;
+                    if version >= 4 {
+                        pd.last_stable_offset = lso;
+                    }
+                    if version >= 5 {
+                        pd.log_start_offset = log.log_start_offset();
+                    }
                     if read_committed {
-                        pd.aborted_transactions = Some(Vec::new());
+                        pd.aborted_transactions = Some(
+                            state
+                                .txns
+                                .aborted_in(fp.fetch_offset, lso)
+                                .into_iter()
+                                .map(|a| {
+                                    let mut t = AbortedTransaction::default();
+                                    t.producer_id = ProducerId(a.producer_id);
+                                    t.first_offset = a.first_offset;
+                                    t
+                                })
+                                .collect(),
+                        );
                     }
                     match check_epoch(fp) {
                         Some(code) => pd.error_code = code,
@@ -71,8 +89,10 @@ fn collect(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse,
                                 match log.read(fp.fetch_offset, limit.max(1)) {
                                     Ok(r) if total > 0 && r.bytes.len() > room => pd.records = Some(Bytes::new()),
                                     Ok(r) => {
-                                        total += r.bytes.len();
-                                        pd.records = Some(r.bytes);
+                                        // read_committed sees nothing at or past the last stable offset.
+                                        let bytes = if read_committed { below(r.bytes, lso) } else { r.bytes };
+                                        total += bytes.len();
+                                        pd.records = Some(bytes);
                                     }
                                     Err(LogError::OffsetOutOfRange { .. }) => {
                                         pd.error_code = ResponseError::OffsetOutOfRange.code();
@@ -93,6 +113,18 @@ fn collect(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse,
         resp.responses.push(tr);
     }
     (resp, total, errors)
+}
+
+/// The whole batches of `bytes` that start below `lso`.
+fn below(bytes: Bytes, lso: i64) -> Bytes {
+    let mut end = 0;
+    for (at, h) in sluice_wire::batch::walk(&bytes).flatten() {
+        if h.base_offset >= lso {
+            break;
+        }
+        end = at + h.total_len();
+    }
+    bytes.slice(..end)
 }
 
 /// The leader epoch is always 0 on this single-node broker.

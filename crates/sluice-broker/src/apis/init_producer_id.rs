@@ -1,44 +1,30 @@
-//! InitProducerId: a fresh producer id for idempotent producers; for a transactional id the
-//! same id with a bumped epoch, which fences the previous holder.
+//! InitProducerId: a fresh producer id for idempotent producers (or, KIP-360, a bumped epoch
+//! for one that asks with its current id); for a transactional id, the transaction
+//! coordinator's producer id with a new epoch, which fences the previous holder.
 
-use crate::state::{Broker, lock};
-use kafka_protocol::ResponseError;
+use crate::state::Broker;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use std::sync::Arc;
 
-pub(super) fn handle(broker: &Arc<Broker>, req: InitProducerIdRequest, _version: i16) -> InitProducerIdResponse {
+pub(super) fn handle(broker: &Arc<Broker>, req: InitProducerIdRequest, version: i16) -> InitProducerIdResponse {
     let mut resp = InitProducerIdResponse::default();
-    match req.transactional_id {
-        None => {
-            if req.producer_id.0 >= 0 && req.producer_epoch >= 0 {
-                // KIP-360: an idempotent producer asks to bump its epoch after an error.
-                if req.producer_epoch == i16::MAX - 1 {
-                    resp.producer_id = ProducerId(broker.allocate_producer_id());
-                    resp.producer_epoch = 0;
-                } else {
-                    resp.producer_id = req.producer_id;
-                    resp.producer_epoch = req.producer_epoch + 1;
-                }
-            } else {
-                resp.producer_id = ProducerId(broker.allocate_producer_id());
-                resp.producer_epoch = 0;
-            }
+    let expected = (version >= 3 && req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
+    let result = match req.transactional_id.as_ref().filter(|t| !t.0.is_empty()) {
+        None => Ok(match expected {
+            Some((pid, epoch)) if epoch < i16::MAX - 1 => (pid, epoch + 1),
+            _ => (broker.allocate_producer_id(), 0),
+        }),
+        Some(tid) => broker.txn.init_producer(broker, tid.0.as_str(), req.transaction_timeout_ms, expected),
+    };
+    match result {
+        Ok((pid, epoch)) => {
+            resp.producer_id = ProducerId(pid);
+            resp.producer_epoch = epoch;
         }
-        Some(tid) => {
-            let mut ids = lock(&broker.transactional_ids);
-            let entry = ids.entry(tid.0.to_string()).or_insert((-1, -1));
-            if entry.0 < 0 || entry.1 >= i16::MAX - 1 {
-                *entry = (broker.allocate_producer_id(), 0);
-            } else if req.producer_id.0 >= 0 && (req.producer_id.0 != entry.0 || req.producer_epoch != entry.1) {
-                resp.error_code = ResponseError::ProducerFenced.code();
-                resp.producer_id = ProducerId(-1);
-                resp.producer_epoch = -1;
-                return resp;
-            } else {
-                entry.1 += 1;
-            }
-            resp.producer_id = ProducerId(entry.0);
-            resp.producer_epoch = entry.1;
+        Err(code) => {
+            resp.error_code = code;
+            resp.producer_id = ProducerId(-1);
+            resp.producer_epoch = -1;
         }
     }
     resp

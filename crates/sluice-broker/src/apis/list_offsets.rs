@@ -20,6 +20,7 @@ fn record_in_batch(log: &PartitionLog, from: i64, pick: impl Fn(i64) -> bool) ->
 
 pub(super) fn handle(broker: &Arc<Broker>, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let mut resp = ListOffsetsResponse::default();
+    let isolation_level = req.isolation_level;
     for rt in req.topics {
         let topic = broker.topic(rt.name.0.as_str());
         let mut tr = ListOffsetsTopicResponse::default();
@@ -43,6 +44,7 @@ pub(super) fn handle(broker: &Arc<Broker>, req: ListOffsetsRequest, version: i16
                 pr.leader_epoch = 0;
             }
             match rp.timestamp {
+                -1 if isolation_level == 1 => pr.offset = state.txns.last_stable_offset(log.log_end_offset()),
                 -1 => pr.offset = log.log_end_offset(),
                 -2 | -4 | -5 => pr.offset = log.log_start_offset(),
                 -3 => match log.max_timestamp() {

@@ -4,6 +4,8 @@
 //! answered the way Kafka answers it (ApiVersions: error 35 in the v0 layout; Produce v0–v2:
 //! UNSUPPORTED_VERSION in the old layout) or closes the connection.
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
@@ -13,6 +15,8 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_transactions;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -21,6 +25,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -28,6 +33,7 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
+mod txn_offset_commit;
 
 use crate::state::Broker;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -163,7 +169,13 @@ pub fn supported(api: ApiKey) -> Option<(i16, i16)> {
         | DescribeGroups
         | ListGroups
         | DeleteGroups
-        | OffsetDelete => (crate_range.min, crate_range.max),
+        | OffsetDelete
+        | AddPartitionsToTxn
+        | AddOffsetsToTxn
+        | EndTxn
+        | TxnOffsetCommit
+        | ListTransactions
+        | DescribeTransactions => (crate_range.min, crate_range.max),
         _ => return None,
     };
     Some((min, max.min(crate_range.max)))
@@ -281,6 +293,16 @@ async fn dispatch(
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(broker, r, v)),
         RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(broker, r, v)),
         RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(broker, r, v)),
+        RequestKind::AddPartitionsToTxn(r) => {
+            ResponseKind::AddPartitionsToTxn(add_partitions_to_txn::handle(broker, r, v))
+        }
+        RequestKind::AddOffsetsToTxn(r) => ResponseKind::AddOffsetsToTxn(add_offsets_to_txn::handle(broker, r, v)),
+        RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(broker, r, v)),
+        RequestKind::TxnOffsetCommit(r) => ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(broker, r, v)),
+        RequestKind::ListTransactions(r) => ResponseKind::ListTransactions(list_transactions::handle(broker, r, v)),
+        RequestKind::DescribeTransactions(r) => {
+            ResponseKind::DescribeTransactions(describe_transactions::handle(broker, r, v))
+        }
         other => {
             tracing::warn!(request = ?std::mem::discriminant(&other), "request kind not served");
             return None;

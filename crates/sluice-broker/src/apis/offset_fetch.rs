@@ -18,8 +18,19 @@ fn fields(c: Option<Committed>) -> (i64, i32, String) {
     }
 }
 
+/// With `require_stable`, offsets a transaction has not committed yet are UNSTABLE_OFFSET_COMMIT
+/// (the client retries).
+fn stable(broker: &Broker, require: bool, group: &str, topic: &str, p: i32) -> i16 {
+    if require && broker.groups.has_pending(group, topic, p) {
+        kafka_protocol::ResponseError::UnstableOffsetCommit.code()
+    } else {
+        0
+    }
+}
+
 pub(super) fn handle(broker: &Arc<Broker>, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let mut resp = OffsetFetchResponse::default();
+    let require = version >= 7 && req.require_stable;
     if version >= 8 {
         for g in req.groups {
             let topics =
@@ -35,6 +46,7 @@ pub(super) fn handle(broker: &Arc<Broker>, req: OffsetFetchRequest, version: i16
                 for (p, c) in parts {
                     let (offset, epoch, meta) = fields(c);
                     let mut pr = OffsetFetchResponsePartitions::default();
+                    pr.error_code = stable(broker, require, g.group_id.0.as_str(), &topic, p);
                     pr.partition_index = p;
                     pr.committed_offset = offset;
                     pr.committed_leader_epoch = epoch;
@@ -50,10 +62,11 @@ pub(super) fn handle(broker: &Arc<Broker>, req: OffsetFetchRequest, version: i16
     let topics = req.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
     for (topic, parts) in broker.groups.fetch_offsets(req.group_id.0.as_str(), topics) {
         let mut tr = OffsetFetchResponseTopic::default();
-        tr.name = TopicName(s(topic));
+        tr.name = TopicName(s(topic.clone()));
         for (p, c) in parts {
             let (offset, epoch, meta) = fields(c);
             let mut pr = OffsetFetchResponsePartition::default();
+            pr.error_code = stable(broker, require, req.group_id.0.as_str(), &topic, p);
             pr.partition_index = p;
             pr.committed_offset = offset;
             pr.committed_leader_epoch = epoch;

@@ -220,6 +220,7 @@ fn append(broker: &Broker, topic: &Topic, index: i32, records: Option<Bytes>) ->
         ApiError::new(ResponseError::KafkaStorageError, e.to_string())
     })?;
     state.producers.record(&header, info.base_offset);
+    state.txns.on_append(&header, info.base_offset);
     Ok(Appended {
         appended: true,
         base_offset: info.base_offset,

@@ -27,6 +27,9 @@ const MAX_METADATA_BYTES: usize = 4096;
 struct Entry {
     group: Group,
     offsets: BTreeMap<(String, i32), Committed>,
+    /// Offsets sent in a transaction (TxnOffsetCommit), by producer id, applied by its COMMIT
+    /// marker and dropped by its ABORT marker.
+    pending: HashMap<i64, BTreeMap<(String, i32), Committed>>,
     /// Wall-clock ms when the group last became empty (offsets retention counts from there).
     empty_since: i64,
 }
@@ -82,6 +85,30 @@ impl Default for CoordinatorConfig {
     }
 }
 
+/// Kafka's checks of the member committing offsets: a simple (standalone) commit to an empty
+/// group, or a current member of the current generation.
+fn check_committer(g: &Group, generation: i32, member_id: &str, instance_id: Option<&str>) -> Result<(), i16> {
+    if generation < 0 && g.state == GroupState::Empty {
+        return Ok(());
+    }
+    if g.state == GroupState::CompletingRebalance {
+        return Err(ResponseError::RebalanceInProgress.code());
+    }
+    if let Some(inst) = instance_id
+        && g.members.get(member_id).and_then(|m| m.instance_id.as_deref()) != Some(inst)
+        && g.members.values().any(|m| m.instance_id.as_deref() == Some(inst))
+    {
+        return Err(ResponseError::FencedInstanceId.code());
+    }
+    if !g.members.contains_key(member_id) {
+        return Err(ResponseError::UnknownMemberId.code());
+    }
+    if generation != g.generation {
+        return Err(ResponseError::IllegalGeneration.code());
+    }
+    Ok(())
+}
+
 /// Every group of the broker.
 #[derive(Debug)]
 pub struct GroupCoordinator {
@@ -111,6 +138,7 @@ impl GroupCoordinator {
         groups.entry(id.to_string()).or_insert_with(|| Entry {
             group: Group::new(id, self.config.limits),
             offsets: BTreeMap::new(),
+            pending: HashMap::new(),
             empty_since: crate::server::now_ms(),
         })
     }
@@ -206,25 +234,7 @@ impl GroupCoordinator {
             );
         }
         let entry = self.entry(&mut groups, group_id);
-        let g = &entry.group;
-        let simple = generation < 0 && g.state == GroupState::Empty;
-        if !simple {
-            if g.state == GroupState::CompletingRebalance {
-                return Err(ResponseError::RebalanceInProgress.code());
-            }
-            if let Some(inst) = instance_id
-                && g.members.get(member_id).and_then(|m| m.instance_id.as_deref()) != Some(inst)
-                && g.members.values().any(|m| m.instance_id.as_deref() == Some(inst))
-            {
-                return Err(ResponseError::FencedInstanceId.code());
-            }
-            if !g.members.contains_key(member_id) {
-                return Err(ResponseError::UnknownMemberId.code());
-            }
-            if generation != g.generation {
-                return Err(ResponseError::IllegalGeneration.code());
-            }
-        }
+        check_committer(&entry.group, generation, member_id, instance_id)?;
         let mut results = Vec::with_capacity(offsets.len());
         let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
         let mut accepted = Vec::new();
@@ -251,6 +261,93 @@ impl GroupCoordinator {
             entry.offsets.insert(k, c);
         }
         Ok(results)
+    }
+
+    /// TxnOffsetCommit: offsets written to `__consumer_offsets` as part of the producer's
+    /// transaction; they become the group's committed offsets when the transaction commits.
+    #[allow(clippy::too_many_arguments)]
+    pub fn txn_commit(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        offsets: Vec<(String, i32, Committed)>,
+    ) -> CommitResult {
+        let mut groups = lock(&self.groups);
+        let entry = self.entry(&mut groups, group_id);
+        // Without member information (generation -1) the commit is not checked against the group.
+        if generation >= 0 || !member_id.is_empty() {
+            check_committer(&entry.group, generation, member_id, instance_id)?;
+        }
+        let mut results = Vec::with_capacity(offsets.len());
+        let mut records = Vec::new();
+        let mut accepted = Vec::new();
+        for (topic, partition, committed) in offsets {
+            let code = if committed.metadata.len() > MAX_METADATA_BYTES {
+                ResponseError::OffsetMetadataTooLarge.code()
+            } else if broker.topic(&topic).and_then(|t| t.partition(partition)).is_none() {
+                ResponseError::UnknownTopicOrPartition.code()
+            } else {
+                let key = OffsetKey { group: group_id.to_string(), topic: topic.clone(), partition };
+                records.push((records::encode_offset_key(&key), Some(records::encode_offset_value(&committed))));
+                accepted.push(((topic.clone(), partition), committed));
+                0
+            };
+            results.push(((topic, partition), code));
+        }
+        if !records.is_empty() {
+            let written = broker.ensure_internal_topic(OFFSETS_TOPIC, self.config.offsets_partitions).and_then(|t| {
+                let p = records::partition_for_group(group_id, t.partition_count());
+                broker.append_txn_records(&t, p, producer_id, epoch, &records)
+            });
+            if let Err(e) = written {
+                tracing::error!(group = group_id, error = ?e, "cannot write transactional offsets");
+                return Err(e.code);
+            }
+        }
+        let pending = entry.pending.entry(producer_id).or_default();
+        for (k, c) in accepted {
+            pending.insert(k, c);
+        }
+        Ok(results)
+    }
+
+    /// A transaction's marker reached `__consumer_offsets`: its offsets apply or are dropped.
+    pub fn complete_txn(&self, producer_id: i64, commit: bool) {
+        let mut groups = lock(&self.groups);
+        for e in groups.values_mut() {
+            if let Some(p) = e.pending.remove(&producer_id)
+                && commit
+            {
+                e.offsets.extend(p);
+            }
+        }
+    }
+
+    /// Rebuilds a transactional offset commit from `__consumer_offsets` (broker start).
+    pub fn replay_pending(&self, producer_id: i64, key: &[u8], value: Option<&[u8]>) {
+        let Some(OffsetsRecord::Offset(k, Some(c))) = records::decode(key, value) else { return };
+        let mut groups = lock(&self.groups);
+        let entry = groups.entry(k.group.clone()).or_insert_with(|| Entry {
+            group: Group::new(&k.group, self.config.limits),
+            offsets: BTreeMap::new(),
+            pending: HashMap::new(),
+            empty_since: i64::MIN,
+        });
+        entry.pending.entry(producer_id).or_default().insert((k.topic, k.partition), c);
+    }
+
+    /// Whether some transaction holds offsets of these partitions not yet committed
+    /// (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT then).
+    pub fn has_pending(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+        let groups = lock(&self.groups);
+        groups
+            .get(group_id)
+            .is_some_and(|e| e.pending.values().any(|p| p.contains_key(&(topic.to_string(), partition))))
     }
 
     fn persist(&self, broker: &Broker, group_id: &str, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), ApiError> {
@@ -427,6 +524,7 @@ impl GroupCoordinator {
         let entry = groups.entry(k.group.clone()).or_insert_with(|| Entry {
             group: Group::new(&k.group, self.config.limits),
             offsets: BTreeMap::new(),
+            pending: HashMap::new(),
             empty_since: i64::MIN,
         });
         match c {

@@ -325,6 +325,70 @@ pub(super) fn sample(api: ApiKey, v: i16, topic_id: uuid::Uuid, unique: &str) ->
             RequestKind::OffsetDelete(r)
         }
         DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+        AddPartitionsToTxn => {
+            let mut t = add_partitions_to_txn_request::AddPartitionsToTxnTopic::default();
+            t.name = topic("sweep");
+            t.partitions = vec![0];
+            let mut r = AddPartitionsToTxnRequest::default();
+            if v >= 4 {
+                let mut x = add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default();
+                x.transactional_id = TransactionalId(s("tx-sweep"));
+                x.producer_id = ProducerId(1);
+                x.topics = vec![t];
+                r.transactions = vec![x];
+            } else {
+                r.v3_and_below_transactional_id = TransactionalId(s("tx-sweep"));
+                r.v3_and_below_producer_id = ProducerId(1);
+                r.v3_and_below_topics = vec![t];
+            }
+            RequestKind::AddPartitionsToTxn(r)
+        }
+        AddOffsetsToTxn => {
+            let mut r = AddOffsetsToTxnRequest::default();
+            r.transactional_id = TransactionalId(s("tx-sweep"));
+            r.producer_id = ProducerId(1);
+            r.group_id = GroupId(s("g-sweep"));
+            RequestKind::AddOffsetsToTxn(r)
+        }
+        EndTxn => {
+            let mut r = EndTxnRequest::default();
+            r.transactional_id = TransactionalId(s("tx-sweep"));
+            r.producer_id = ProducerId(1);
+            r.committed = true;
+            RequestKind::EndTxn(r)
+        }
+        TxnOffsetCommit => {
+            let mut p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default();
+            p.partition_index = 0;
+            p.committed_offset = 1;
+            if v < 2 {
+                p.committed_leader_epoch = -1;
+            }
+            let mut t = txn_offset_commit_request::TxnOffsetCommitRequestTopic::default();
+            t.name = topic("sweep");
+            t.partitions = vec![p];
+            let mut r = TxnOffsetCommitRequest::default();
+            r.transactional_id = TransactionalId(s("tx-sweep"));
+            r.group_id = GroupId(s("g-sweep"));
+            r.producer_id = ProducerId(1);
+            if v >= 3 {
+                r.generation_id = -1;
+            }
+            r.topics = vec![t];
+            RequestKind::TxnOffsetCommit(r)
+        }
+        ListTransactions => {
+            let mut r = ListTransactionsRequest::default();
+            if v >= 1 {
+                r.duration_filter = -1;
+            }
+            RequestKind::ListTransactions(r)
+        }
+        DescribeTransactions => {
+            let mut r = DescribeTransactionsRequest::default();
+            r.transactional_ids = vec![TransactionalId(s("tx-sweep"))];
+            RequestKind::DescribeTransactions(r)
+        }
         _ => return None,
     })
 }

@@ -1,6 +1,13 @@
 //! One module per subcommand.
 
 mod broker;
+pub(crate) mod consume;
+pub(crate) mod generate;
+pub(crate) mod groups;
+pub(crate) mod produce;
+mod registry;
+mod schemas;
+pub(crate) mod topics;
 
 use crate::args::Command;
 
@@ -8,6 +15,13 @@ use crate::args::Command;
 pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Broker(args) => broker::run(args).await,
+        Command::Produce(args) => produce::run(args).await,
+        Command::Generate(args) => generate::run(args).await,
+        Command::Consume(args) => consume::run(args).await,
+        Command::Topics(args) => topics::run(args).await,
+        Command::Groups(args) => groups::run(args).await,
+        Command::Registry(args) => registry::run(args).await,
+        Command::Schemas(args) => schemas::run(args).await,
     }
 }
 

@@ -1,0 +1,75 @@
+//! Output for people (aligned tables) and for scripts (`--format json`).
+
+use comfy_table::{ContentArrangement, Table};
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// JSON for scripts.
+    Json,
+}
+
+/// Aligned columns with a rule under the header, no other lines (kubectl-like, easy to grep).
+const HEADER_RULE_ONLY: &str = "     ──            ";
+
+/// An aligned table with a header row.
+pub(crate) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut t = Table::new();
+    t.load_preset(HEADER_RULE_ONLY).set_content_arrangement(ContentArrangement::Disabled);
+    t.set_header(header.iter().map(|h| h.to_string()));
+    for r in rows {
+        t.add_row(r);
+    }
+    t.to_string()
+}
+
+/// Prints a JSON value on one line.
+pub(crate) fn print_json(v: &serde_json::Value) {
+    write_line(format_args!("{v}"));
+}
+
+/// `println!` that does not panic when stdout is closed: a reader that went away (`| head`)
+/// ends the program quietly, as C tools do on SIGPIPE; other write errors end it with one line.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::output::write_line(format_args!($($arg)*)) };
+}
+pub(crate) use outln;
+
+/// Writes one line to stdout; see [`outln`].
+pub(crate) fn write_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out.write_fmt(args).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
+    if let Err(e) = written {
+        exit_on_write_error(&e);
+    }
+}
+
+/// Ends the program after stdout failed: quietly for a closed pipe, with one line otherwise.
+pub(crate) fn exit_on_write_error(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to stdout: {e}");
+    std::process::exit(1);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_is_aligned_with_a_header_rule() {
+        let t = super::table(
+            &["TOPIC", "PARTITIONS"],
+            vec![vec!["a".into(), "3".into()], vec!["long-name".into(), "12".into()]],
+        );
+        let lines: Vec<&str> = t.lines().map(str::trim_end).collect();
+        assert_eq!(lines.len(), 4, "{t}");
+        assert!(lines[0].contains("TOPIC") && lines[1].starts_with("──"), "{t}");
+        let col = |l: &str, w: &str| l.find(w).unwrap();
+        assert_eq!(col(lines[0], "PARTITIONS"), col(lines[2], "3"));
+        assert_eq!(col(lines[2], "3"), col(lines[3], "12"));
+    }
+}

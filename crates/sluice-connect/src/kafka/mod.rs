@@ -1,0 +1,18 @@
+//! librdkafka plumbing shared by the Kafka sink and the console tools.
+//!
+//! - [`context`]: the client context every sluice client uses: librdkafka's log lines go to
+//!   `tracing` at debug level (no log flood), transport errors are kept so "no broker"
+//!   becomes one clear line, deliveries are counted.
+//! - [`settings`]: client settings by their Kafka names, the seeds' producer defaults,
+//!   `-X key=value` overrides.
+//! - [`sink`]: the producer sink with delivery tracking.
+
+pub mod context;
+pub mod settings;
+pub mod sink;
+
+pub use context::{
+    BrokerUnreachable, ClientState, DeliveryStats, ProbeError, SluiceContext, probe_broker, wait_for_broker,
+};
+pub use settings::ClientSettings;
+pub use sink::{KafkaSink, SinkError};

@@ -1,0 +1,133 @@
+//! The Kafka producer sink: records in, delivery counts out.
+//!
+//! A `ThreadedProducer` (librdkafka polls on its own thread) with [`SluiceContext`] counting
+//! every delivery report. `send` never blocks on the network; when librdkafka's queue is full
+//! it waits for room, so any `--rate 0` run is limited by the broker, not by memory.
+
+use super::context::{BrokerUnreachable, DeliveryStats, SluiceContext, wait_for_broker};
+use super::settings::ClientSettings;
+use rdkafka::error::KafkaError;
+use rdkafka::metadata::Metadata;
+use rdkafka::producer::{BaseRecord, Producer, PurgeConfig, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use std::time::Duration;
+
+/// Why the sink could not be created or a record not handed over.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// librdkafka rejected a setting (unknown key, bad value).
+    #[error("invalid producer setting: {0}; check the -X key=value pairs against librdkafka's CONFIGURATION.md")]
+    Config(String),
+    /// The broker could not be reached.
+    #[error(transparent)]
+    Unreachable(#[from] BrokerUnreachable),
+    /// librdkafka refused a record (too large, unknown partition...).
+    #[error("cannot produce to {topic}: {error}")]
+    Produce {
+        /// Topic.
+        topic: String,
+        /// librdkafka's error.
+        error: KafkaError,
+    },
+}
+
+/// A producer writing to one topic.
+pub struct KafkaSink {
+    producer: ThreadedProducer<SluiceContext>,
+    topic: String,
+    address: String,
+}
+
+impl std::fmt::Debug for KafkaSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSink").field("topic", &self.topic).field("address", &self.address).finish()
+    }
+}
+
+impl KafkaSink {
+    /// Creates the producer (no network I/O yet).
+    pub fn new(settings: &ClientSettings, topic: &str) -> Result<Self, SinkError> {
+        let producer: ThreadedProducer<SluiceContext> = settings
+            .client_config()
+            .create_with_context(SluiceContext::default())
+            .map_err(|e| SinkError::Config(e.to_string()))?;
+        Ok(KafkaSink {
+            producer,
+            topic: topic.to_string(),
+            address: settings.get("bootstrap.servers").unwrap_or_default().to_string(),
+        })
+    }
+
+    /// Checks that a broker answers (see [`wait_for_broker`]); returns the cluster metadata.
+    pub fn check_broker(&self, wait: Duration, patient: bool) -> Result<Metadata, SinkError> {
+        Ok(wait_for_broker(self.producer.client(), &self.address, wait, patient)?)
+    }
+
+    /// The topic written to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Delivery counters.
+    pub fn stats(&self) -> &DeliveryStats {
+        &self.producer.context().state.deliveries
+    }
+
+    /// Hands one record to librdkafka; `tag` comes back in
+    /// [`DeliveryStats::take_failed_tags`] if it fails. Waits while the local queue is full.
+    pub fn send(&self, key: Option<&[u8]>, value: &[u8], tag: usize) -> Result<(), SinkError> {
+        self.send_to(None, key, value, tag)
+    }
+
+    /// As [`send`](Self::send), to a given partition when `partition` is set.
+    pub fn send_to(
+        &self,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: &[u8],
+        tag: usize,
+    ) -> Result<(), SinkError> {
+        let mut record = BaseRecord::<[u8], [u8], usize>::with_opaque_to(&self.topic, tag).payload(value);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(p) = partition {
+            record = record.partition(p);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => {
+                    self.stats().note_sent();
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((error, _)) => return Err(SinkError::Produce { topic: self.topic.clone(), error }),
+            }
+        }
+    }
+
+    /// Waits until every record handed over is delivered or failed. Returns `false` when
+    /// `abort()` turned true first; then the records still queued are dropped and counted
+    /// failed.
+    pub fn flush(&self, abort: &dyn Fn() -> bool) -> bool {
+        loop {
+            if self.producer.flush(Duration::from_millis(100)).is_ok() && self.producer.in_flight_count() == 0 {
+                return true;
+            }
+            if abort() {
+                self.producer.purge(PurgeConfig::default().queue().inflight());
+                // The purged records' delivery reports (failures) arrive on the next poll.
+                let _ = self.producer.flush(Duration::from_millis(500));
+                return false;
+            }
+        }
+    }
+
+    /// Records handed over but not yet acknowledged or failed.
+    pub fn in_flight(&self) -> i32 {
+        self.producer.in_flight_count()
+    }
+}

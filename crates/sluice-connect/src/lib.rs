@@ -1,0 +1,31 @@
+//! Sources and sinks: where sluice's rows come from and where records go.
+//!
+//! A producer is a pipeline: a [`source`] fills rows, an [`encode::Encoder`] turns each into
+//! record bytes, the [`kafka::KafkaSink`] sends them and counts deliveries; [`pipeline`]
+//! drives the three with the pacing flags (`--count`, `--duration`, `--rate`).
+//!
+//! # Layout
+//! - [`source`]: the seeds' generators (`generator/`, one file each) and the CSV replay.
+//! - [`encode`]: JSON, CSV and the interim flat protobuf encoder, behind [`encode::Encoder`].
+//! - [`kafka`]: the librdkafka context (quiet logs, "no broker" detection, delivery counts),
+//!   client settings with the seeds' producer defaults, the producer sink.
+//! - [`pipeline`]: the producer loop and the batched CSV replay.
+//! - [`rng`]: the seeded random number generator behind `--seed`.
+//! - [`civil`]: dates and the timestamp text the seeds write (UTC).
+
+pub mod civil;
+pub mod encode;
+pub mod kafka;
+pub mod pipeline;
+pub mod rng;
+pub mod source;
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        s.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+    }
+    s
+}

@@ -1,0 +1,277 @@
+//! JSON objects ↔ [`Row`]s.
+//!
+//! A record is one JSON object; columns are looked up by name. Missing keys and `null` become
+//! null cells. Numbers go to `Int` / `Float` columns (an integral float such as `3.0` fits an
+//! `Int` column, `3.5` does not); a `Str` column takes any JSON value (non-strings as their JSON
+//! text, so nested objects survive); `Timestamp` takes integer milliseconds or date-time text;
+//! `Bytes` takes base64 text.
+//!
+//! ```
+//! use sluice_formats::json::{decode, encode, infer_schema};
+//! let sample: serde_json::Value = serde_json::from_str(r#"{"name":"ann","amount":12.5,"flag":1}"#).unwrap();
+//! let schema = infer_schema(std::slice::from_ref(&sample));
+//! let row = decode(&schema, br#"{"name":"bob","amount":3,"flag":0}"#).unwrap();
+//! assert_eq!(encode(&schema, &row).unwrap(), r#"{"name":"bob","amount":3.0,"flag":0}"#);
+//! ```
+
+use crate::row::{Field, Kind, Row, RowSchema, Value};
+use crate::time;
+use base64::Engine as _;
+use compact_str::CompactString;
+use serde_json::Value as J;
+
+/// Why a JSON record does not fit the schema.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonError {
+    /// Not JSON at all.
+    #[error("not valid JSON: {0}")]
+    Syntax(#[from] serde_json::Error),
+    /// Valid JSON but not an object.
+    #[error("expected a JSON object per record, got {0}")]
+    NotObject(&'static str),
+    /// A value does not fit its column.
+    #[error("column {column:?} is {kind} but the record has {value}")]
+    Mismatch {
+        /// Column name.
+        column: String,
+        /// Column kind.
+        kind: Kind,
+        /// The offending JSON value (shortened).
+        value: String,
+    },
+    /// The row has more values than the schema has columns.
+    #[error("the row has {values} values but the schema has {columns} columns")]
+    Width {
+        /// Values in the row.
+        values: usize,
+        /// Columns in the schema.
+        columns: usize,
+    },
+}
+
+/// Decodes one JSON object into a row laid out as `schema`. Keys not in the schema are ignored.
+pub fn decode(schema: &RowSchema, bytes: &[u8]) -> Result<Row, JsonError> {
+    let value: J = serde_json::from_slice(bytes)?;
+    decode_value(schema, &value)
+}
+
+/// Like [`decode`], from parsed JSON.
+pub fn decode_value(schema: &RowSchema, value: &J) -> Result<Row, JsonError> {
+    let J::Object(obj) = value else { return Err(JsonError::NotObject(type_name(value))) };
+    let mut values = Vec::with_capacity(schema.len());
+    for f in &schema.fields {
+        values.push(match obj.get(&f.name) {
+            None | Some(J::Null) => Value::Null,
+            Some(v) => cell(f, v)?,
+        });
+    }
+    Ok(Row::new(values))
+}
+
+fn cell(f: &Field, v: &J) -> Result<Value, JsonError> {
+    let mismatch = || JsonError::Mismatch { column: f.name.clone(), kind: f.kind, value: shorten(v) };
+    Ok(match f.kind {
+        Kind::Bool => Value::Bool(v.as_bool().ok_or_else(mismatch)?),
+        Kind::Int => match v {
+            J::Number(n) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => Value::Int(i),
+                (None, Some(x)) if x.fract() == 0.0 && x.abs() < 9.2e18 => Value::Int(x as i64),
+                _ => return Err(mismatch()),
+            },
+            _ => return Err(mismatch()),
+        },
+        Kind::Float => Value::Float(v.as_f64().ok_or_else(mismatch)?),
+        Kind::Str => match v {
+            J::String(s) => Value::Str(CompactString::from(s.as_str())),
+            other => Value::Str(CompactString::from(other.to_string())),
+        },
+        Kind::Bytes => match v {
+            J::String(s) => {
+                Value::Bytes(base64::engine::general_purpose::STANDARD.decode(s).map_err(|_| mismatch())?.into())
+            }
+            _ => return Err(mismatch()),
+        },
+        Kind::Timestamp => match v {
+            J::Number(n) => Value::Timestamp(n.as_i64().ok_or_else(mismatch)?),
+            J::String(s) => Value::Timestamp(time::parse_ms(s).ok_or_else(mismatch)?),
+            _ => return Err(mismatch()),
+        },
+    })
+}
+
+/// Encodes a row as a JSON object, keys in schema order. Non-finite floats become `null`,
+/// bytes base64, timestamps RFC 3339 text.
+pub fn encode(schema: &RowSchema, row: &Row) -> Result<String, JsonError> {
+    if row.values.len() > schema.len() {
+        return Err(JsonError::Width { values: row.values.len(), columns: schema.len() });
+    }
+    let mut out = String::with_capacity(16 * schema.len() + 2);
+    out.push('{');
+    for (i, f) in schema.fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&J::String(f.name.clone()).to_string());
+        out.push(':');
+        match row.get(i) {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(n) => out.push_str(&n.to_string()),
+            Value::Float(x) => match serde_json::Number::from_f64(*x) {
+                Some(_) if x.fract() == 0.0 && x.abs() < 1e15 => out.push_str(&format!("{x:.1}")),
+                Some(n) => out.push_str(&n.to_string()),
+                None => out.push_str("null"),
+            },
+            Value::Str(s) => out.push_str(&J::String(s.to_string()).to_string()),
+            Value::Bytes(b) => {
+                out.push('"');
+                out.push_str(&base64::engine::general_purpose::STANDARD.encode(b));
+                out.push('"');
+            }
+            Value::Timestamp(ms) => {
+                out.push('"');
+                out.push_str(&time::format_ms(*ms));
+                out.push('"');
+            }
+        }
+    }
+    out.push('}');
+    Ok(out)
+}
+
+/// A schema from sample records: keys in order of first appearance; a column holding only
+/// integers is `Int`, integers and fractions `Float`, booleans `Bool`, anything else (text,
+/// nested values, mixtures) `Str`. Columns only ever null are `Str`.
+pub fn infer_schema(samples: &[J]) -> RowSchema {
+    let mut fields: Vec<(String, Option<Kind>)> = Vec::new();
+    for s in samples {
+        let J::Object(obj) = s else { continue };
+        for (k, v) in obj {
+            let kind = match v {
+                J::Null => None,
+                J::Bool(_) => Some(Kind::Bool),
+                J::Number(n) if n.is_i64() || n.is_u64() => Some(Kind::Int),
+                J::Number(_) => Some(Kind::Float),
+                _ => Some(Kind::Str),
+            };
+            match fields.iter_mut().find(|(n, _)| n == k) {
+                None => fields.push((k.clone(), kind)),
+                Some((_, seen)) => *seen = merge(*seen, kind),
+            }
+        }
+    }
+    RowSchema::new(fields.into_iter().map(|(n, k)| Field::new(n, k.unwrap_or(Kind::Str))).collect())
+}
+
+fn merge(a: Option<Kind>, b: Option<Kind>) -> Option<Kind> {
+    match (a, b) {
+        (None, k) | (k, None) => k,
+        (Some(x), Some(y)) if x == y => Some(x),
+        (Some(Kind::Int), Some(Kind::Float)) | (Some(Kind::Float), Some(Kind::Int)) => Some(Kind::Float),
+        _ => Some(Kind::Str),
+    }
+}
+
+fn type_name(v: &J) -> &'static str {
+    match v {
+        J::Null => "null",
+        J::Bool(_) => "a boolean",
+        J::Number(_) => "a number",
+        J::String(_) => "a string",
+        J::Array(_) => "an array",
+        J::Object(_) => "an object",
+    }
+}
+
+fn shorten(v: &J) -> String {
+    let s = v.to_string();
+    if s.len() > 60 { format!("{}...", &s[..s.floor_char_boundary(60)]) } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> RowSchema {
+        RowSchema::new(vec![
+            Field::new("name", Kind::Str),
+            Field::new("amount", Kind::Float),
+            Field::new("n", Kind::Int),
+            Field::new("flag", Kind::Bool),
+            Field::new("at", Kind::Timestamp),
+            Field::new("raw", Kind::Bytes),
+        ])
+    }
+
+    #[test]
+    fn decodes_each_kind_and_nulls() {
+        let row = decode(
+            &schema(),
+            br#"{"name":"x","amount":2,"n":3.0,"flag":true,"at":"1970-01-01T00:00:01Z","raw":"AAE=","extra":[1]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            row.values,
+            vec![
+                Value::from("x"),
+                Value::Float(2.0),
+                Value::Int(3),
+                Value::Bool(true),
+                Value::Timestamp(1000),
+                Value::Bytes(vec![0u8, 1].into())
+            ]
+        );
+        let row = decode(&schema(), br#"{"name":null,"at":5}"#).unwrap();
+        assert_eq!(row.values[0], Value::Null);
+        assert_eq!(row.values[4], Value::Timestamp(5));
+        assert!(row.values[1].is_null() && row.values[5].is_null());
+    }
+
+    #[test]
+    fn numbers_and_strings_are_kept_apart() {
+        let e = decode(&schema(), br#"{"n":"7"}"#).unwrap_err();
+        assert_eq!(e.to_string(), r#"column "n" is int but the record has "7""#);
+        assert!(decode(&schema(), br#"{"n":7.5}"#).is_err());
+        assert!(decode(&schema(), br#"{"amount":"1.5"}"#).is_err());
+        // a string column keeps a number's text and a nested object's JSON
+        let s = RowSchema::new(vec![Field::new("v", Kind::Str)]);
+        assert_eq!(decode(&s, br#"{"v":12}"#).unwrap().values[0], Value::from("12"));
+        assert_eq!(decode(&s, br#"{"v":{"a":[1]}}"#).unwrap().values[0], Value::from(r#"{"a":[1]}"#));
+        assert!(matches!(decode(&s, b"[1]"), Err(JsonError::NotObject("an array"))));
+        assert!(matches!(decode(&s, b"{"), Err(JsonError::Syntax(_))));
+    }
+
+    #[test]
+    fn encode_round_trips() {
+        let row = Row::new(vec![
+            Value::from("q\"uote"),
+            Value::Float(1.25),
+            Value::Int(-4),
+            Value::Null,
+            Value::Timestamp(1500),
+            Value::Bytes(vec![255u8].into()),
+        ]);
+        let text = encode(&schema(), &row).unwrap();
+        assert_eq!(
+            text,
+            r#"{"name":"q\"uote","amount":1.25,"n":-4,"flag":null,"at":"1970-01-01T00:00:01.500Z","raw":"/w=="}"#
+        );
+        assert_eq!(decode(&schema(), text.as_bytes()).unwrap(), row);
+        let nan = Row::new(vec![Value::Null, Value::Float(f64::NAN)]);
+        assert!(encode(&schema(), &nan).unwrap().contains(r#""amount":null"#));
+    }
+
+    #[test]
+    fn infers_kinds() {
+        let samples: Vec<J> = [r#"{"a":1,"b":"x","c":true,"d":null}"#, r#"{"a":2.5,"b":3,"e":{"k":1}}"#]
+            .iter()
+            .map(|s| serde_json::from_str(s).unwrap())
+            .collect();
+        let s = infer_schema(&samples);
+        let got: Vec<(&str, Kind)> = s.fields.iter().map(|f| (f.name.as_str(), f.kind)).collect();
+        assert_eq!(
+            got,
+            vec![("a", Kind::Float), ("b", Kind::Str), ("c", Kind::Bool), ("d", Kind::Str), ("e", Kind::Str)]
+        );
+    }
+}

@@ -1,0 +1,989 @@
+//! The pipeline: a job's queries over one source, driven by decoded records, processing-time
+//! ticks and checkpoints.
+//!
+//! It is a deterministic state machine in the shape of quinn-proto's connections: the caller
+//! (the async driver with the Kafka source) hands it batches of decoded records with
+//! [`Pipeline::process_batch`], calls [`Pipeline::handle_tick`] when
+//! [`Pipeline::poll_timeout`] says a trigger or idle timeout is due, takes results and dead
+//! letters from [`Pipeline::poll_output`], and checkpoints with [`Pipeline::checkpoint`]. Time is
+//! always a parameter.
+//!
+//! Per record, in order: event time (field, expression or Kafka timestamp) → for every query:
+//! filter → computed columns → join → aggregate (or straight to the output for queries without
+//! one) → then the watermark is advanced with the record's event time, which may close windows.
+//! A record is judged late against the watermark as it stood before the record, so the outcome
+//! depends only on the order of records, never on how they were split into batches.
+
+// Errors are built once, when a job is loaded; their size does not matter.
+#![allow(clippy::result_large_err)]
+
+use crate::agg::Aggregation;
+use crate::aggregate::{Admission, AggregateOp, OpShared, VnodeSnap};
+use crate::checkpoint::{self, Checkpoint, CheckpointError, VnodeSnapshot};
+use crate::expr::{self, Compiled, ExprError};
+use crate::join::{JoinOp, StaticTable};
+use crate::key::{VNODES, hash_values, value_cmp};
+use crate::output::{DeadLetter, DeadLetterReason, Metrics, Output, ResultBatch};
+use crate::plan::{
+    EventTime, ExprText, JobPlan, Operation, OptionValue, Origin, OutputMode, QueryPlan, Trigger, WindowPlan,
+};
+use crate::watermark::WatermarkTracker;
+use crate::window::Windowing;
+use serde::{Deserialize, Serialize};
+use sluice_formats::{Field, Kind, Row, RowSchema, Value};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+
+/// A decoded record from the source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRecord {
+    /// Source partition.
+    pub partition: i32,
+    /// Offset within the partition.
+    pub offset: i64,
+    /// Kafka timestamp (ms since the epoch).
+    pub timestamp: i64,
+    /// The decoded value, laid out as the pipeline's input schema.
+    pub row: Row,
+}
+
+/// Static tables by name, as loaded by the caller.
+pub type Tables = BTreeMap<String, StaticTable>;
+
+/// Why a pipeline cannot be built from a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError {
+    /// Where in the job file, when known.
+    pub origin: Option<Origin>,
+    /// The query, when the error is in one.
+    pub query: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub fix: Option<String>,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.origin, &self.query) {
+            (Some(o), _) => write!(f, "{o}: ")?,
+            (None, Some(q)) => write!(f, "query `{q}`: ")?,
+            (None, None) => {}
+        }
+        f.write_str(&self.message)?;
+        if let Some(fix) = &self.fix {
+            write!(f, "; {fix}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Filter(Compiled),
+    /// `(column to replace, expression)`; `None` appends.
+    Compute(Vec<(Option<usize>, Compiled)>),
+    Join(JoinOp),
+    Select(Vec<Compiled>),
+    TopN {
+        n: usize,
+        by: usize,
+        descending: bool,
+        window: Option<(usize, usize)>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Query {
+    name: String,
+    pre: Vec<Step>,
+    pre_filters_only: bool,
+    agg: Option<AggregateOp>,
+    post: Vec<Step>,
+    schema: RowSchema,
+    trigger: Trigger,
+    next_fire: i64,
+    batch: u64,
+    pending: Vec<Row>,
+    buf: Vec<Row>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct QueryShared {
+    op: Option<OpShared>,
+    next_fire: i64,
+    batch: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Shared {
+    tracker: WatermarkTracker,
+    queries: Vec<QueryShared>,
+    metrics: Metrics,
+}
+
+/// A job's engine.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    job: String,
+    fingerprint: u64,
+    input: RowSchema,
+    event_time: Option<Compiled>,
+    tracker: WatermarkTracker,
+    queries: Vec<Query>,
+    offsets: BTreeMap<i32, i64>,
+    output: VecDeque<Output>,
+    metrics: Metrics,
+}
+
+fn expr_error(text: &ExprText, e: ExprError, query: &str) -> BuildError {
+    let origin = text.origin.as_ref().map(|o| o.advance(&text.text, e.pos));
+    BuildError {
+        origin,
+        query: Some(query.to_string()),
+        message: format!("in `{}`: {}", text.text, e.message),
+        fix: e.fix,
+    }
+}
+
+fn parse_named(text: &ExprText, query: &str) -> Result<(expr::Expr, String), BuildError> {
+    let (e, alias) = expr::parse_named(&text.text).map_err(|err| expr_error(text, err, query))?;
+    let name = expr::output_name(&e, alias.as_deref(), &text.text);
+    Ok((e, name))
+}
+
+fn compile_expr(text: &ExprText, schema: &RowSchema, query: &str) -> Result<Compiled, BuildError> {
+    let e = expr::parse(&text.text).map_err(|err| expr_error(text, err, query))?;
+    expr::compile(&e, schema).map_err(|err| expr_error(text, err, query))
+}
+
+/// Stable fingerprint of what shapes state: query names, operations, output modes.
+fn fingerprint(plan: &JobPlan) -> u64 {
+    let mut canon = String::new();
+    for q in &plan.queries {
+        canon.push_str(&format!("query {:?} {:?}\n", q.name, q.output_mode));
+        for op in &q.ops {
+            let line = match op {
+                Operation::Filter(e) => format!("filter {:?}", e.text),
+                Operation::Compute(items) => format!("compute {:?}", texts(items)),
+                Operation::Join(j) => format!("join {:?} {:?} {:?} {:?}", j.table, j.on, j.kind, j.prefix),
+                Operation::Aggregate(a) => {
+                    format!("aggregate {:?} {:?} {:?}", a.window, texts(&a.group_by), texts(&a.aggregates))
+                }
+                Operation::TopN(t) => format!("top {} {:?} {}", t.n, t.by, t.descending),
+                Operation::Select(items) => format!("select {:?}", texts(items)),
+            };
+            canon.push_str(&line);
+            canon.push('\n');
+        }
+    }
+    hash_values([&Value::from(canon)])
+}
+
+fn texts(items: &[ExprText]) -> Vec<&str> {
+    items.iter().map(|e| e.text.as_str()).collect()
+}
+
+fn window_columns(schema: &RowSchema) -> Option<(usize, usize)> {
+    Some((schema.index_of("window_start")?, schema.index_of("window_end")?))
+}
+
+fn build_query(q: &QueryPlan, input: &RowSchema, tables: &Tables, declared: &[String]) -> Result<Query, BuildError> {
+    let name = q.name.as_str();
+    let err = |origin: Option<&Origin>, message: String, fix: Option<&str>| BuildError {
+        origin: origin.or(q.origin.as_ref()).cloned(),
+        query: Some(name.to_string()),
+        message,
+        fix: fix.map(str::to_string),
+    };
+    let mut schema = input.clone();
+    let mut pre = Vec::new();
+    let mut post = Vec::new();
+    let mut agg: Option<AggregateOp> = None;
+    let mut window: Option<WindowPlan> = None;
+    let mut has_top = false;
+    for op in &q.ops {
+        let step = match op {
+            Operation::Filter(text) => {
+                let c = compile_expr(text, &schema, name)?;
+                if !matches!(c.kind(), Some(Kind::Bool) | None) {
+                    let k = c.kind().map_or("NULL".to_string(), |k| k.to_string());
+                    return Err(err(
+                        text.origin.as_ref(),
+                        format!("the filter `{}` is a {k}, not a condition", text.text),
+                        Some("compare it, e.g. `x > 0`"),
+                    ));
+                }
+                Step::Filter(c)
+            }
+            Operation::Compute(items) => {
+                let mut out = Vec::new();
+                for text in items {
+                    let (e, col) = parse_named(text, name)?;
+                    let c = expr::compile(&e, &schema).map_err(|x| expr_error(text, x, name))?;
+                    let Some(kind) = c.kind() else {
+                        return Err(err(
+                            text.origin.as_ref(),
+                            format!("`{}` is always NULL, so its type is unknown", text.text),
+                            Some("CAST it to a type, e.g. CAST(NULL AS string)"),
+                        ));
+                    };
+                    match schema.index_of(&col) {
+                        Some(i) => {
+                            schema.fields[i].kind = kind;
+                            out.push((Some(i), c));
+                        }
+                        None => {
+                            schema.fields.push(Field::new(col, kind));
+                            out.push((None, c));
+                        }
+                    }
+                }
+                Step::Compute(out)
+            }
+            Operation::Join(j) => {
+                let Some(table) = tables.get(&j.table) else {
+                    if declared.contains(&j.table) {
+                        return Err(err(
+                            j.origin.as_ref(),
+                            format!("table `{}` is declared but was not loaded", j.table),
+                            Some("load its rows and pass them to Pipeline::new"),
+                        ));
+                    }
+                    let names: Vec<&str> = tables.keys().map(String::as_str).collect();
+                    return Err(err(
+                        j.origin.as_ref(),
+                        format!("no table named `{}`", j.table),
+                        Some(&format!("declare it in a [[table]] section; the tables are: {}", names.join(", "))),
+                    ));
+                };
+                let op = JoinOp::new(&schema, &j.table, table, &j.on, j.kind, j.prefix.as_deref())
+                    .map_err(|e| err(j.origin.as_ref(), e.message, e.fix.as_deref()))?;
+                schema = op.schema.clone();
+                Step::Join(op)
+            }
+            Operation::Aggregate(a) => {
+                if agg.is_some() {
+                    return Err(err(
+                        a.origin.as_ref(),
+                        "a query has at most one aggregate step".to_string(),
+                        Some("split the work into two queries"),
+                    ));
+                }
+                if let Some(w) = &a.window {
+                    validate_window(w).map_err(|m| err(a.origin.as_ref(), m, None))?;
+                }
+                let group_by = a.group_by.iter().map(|t| parse_named(t, name)).collect::<Result<Vec<_>, _>>()?;
+                let aggregates = a.aggregates.iter().map(|t| parse_named(t, name)).collect::<Result<Vec<_>, _>>()?;
+                if aggregates.is_empty() {
+                    return Err(err(
+                        a.origin.as_ref(),
+                        "an aggregate step needs at least one aggregate".to_string(),
+                        Some("e.g. aggregates = [\"count(*) AS count\"]"),
+                    ));
+                }
+                let compiled =
+                    Aggregation::compile(&schema, a.window.is_some(), &group_by, &aggregates).map_err(|e| {
+                        let text = if e.list == "group_by" { &a.group_by[e.index] } else { &a.aggregates[e.index] };
+                        expr_error(text, e.error, name)
+                    })?;
+                let op = AggregateOp::new(compiled, Windowing::from_plan(a.window.as_ref()), q.output_mode);
+                schema = op.schema().clone();
+                window = a.window;
+                agg = Some(op);
+                continue;
+            }
+            Operation::TopN(t) => {
+                if agg.is_none() {
+                    return Err(err(
+                        t.origin.as_ref(),
+                        "top_n ranks aggregate results, but no aggregate step comes before it".to_string(),
+                        Some("put an aggregate step before it"),
+                    ));
+                }
+                let Some(by) = schema.index_of(&t.by) else {
+                    let names: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
+                    return Err(err(
+                        t.origin.as_ref(),
+                        format!("top_n ranks by `{}`, which is not a result column", t.by),
+                        Some(&format!("the result columns are: {}", names.join(", "))),
+                    ));
+                };
+                if t.n == 0 {
+                    return Err(err(t.origin.as_ref(), "top_n must keep at least 1 row".to_string(), None));
+                }
+                has_top = true;
+                Step::TopN { n: t.n, by, descending: t.descending, window: window_columns(&schema) }
+            }
+            Operation::Select(items) => {
+                let mut fields = Vec::new();
+                let mut out = Vec::new();
+                for text in items {
+                    let (e, col) = parse_named(text, name)?;
+                    let c = expr::compile(&e, &schema).map_err(|x| expr_error(text, x, name))?;
+                    let kind = c.kind().unwrap_or(Kind::Str);
+                    if fields.iter().any(|f: &Field| f.name == col) {
+                        return Err(err(
+                            text.origin.as_ref(),
+                            format!("column `{col}` is selected twice"),
+                            Some("rename one with `AS other_name`"),
+                        ));
+                    }
+                    fields.push(Field::new(col, kind));
+                    out.push(c);
+                }
+                schema = RowSchema::new(fields);
+                Step::Select(out)
+            }
+        };
+        if agg.is_some() { post.push(step) } else { pre.push(step) }
+    }
+    match (&agg, q.output_mode) {
+        (None, OutputMode::Update | OutputMode::Complete) => {
+            return Err(err(
+                None,
+                format!(
+                    "output mode `{}` needs an aggregate step; a query without one only appends rows",
+                    q.output_mode
+                ),
+                Some("set output_mode = \"append\", or add an aggregate step"),
+            ));
+        }
+        (Some(_), OutputMode::Append) if window.is_none() => {
+            return Err(err(
+                None,
+                "output mode `append` emits a row once it is final, but a running aggregate without a window is never final"
+                    .to_string(),
+                Some("use output_mode = \"update\" or \"complete\", or aggregate over a window"),
+            ));
+        }
+        (Some(_), OutputMode::Update) if has_top => {
+            return Err(err(
+                None,
+                "top_n needs the whole result to rank, which output mode `update` does not have".to_string(),
+                Some("use output_mode = \"complete\" (or \"append\" with a window)"),
+            ));
+        }
+        _ => {}
+    }
+    // Sinks that name result columns.
+    for sink in &q.sinks {
+        let mut cols: Vec<(&str, &str)> = Vec::new();
+        for (opt, v) in &sink.options {
+            match (opt.as_str(), v) {
+                ("partition_by", OptionValue::List(l)) => cols.extend(l.iter().map(|c| (opt.as_str(), c.as_str()))),
+                ("key", OptionValue::Str(c)) => cols.push((opt.as_str(), c.as_str())),
+                _ => {}
+            }
+        }
+        for (opt, col) in cols {
+            if schema.index_of(col).is_none() {
+                let names: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
+                let mut origin = sink.origin.clone();
+                if let Some(o) = &mut origin {
+                    o.field = format!("{}.{opt}", o.field);
+                }
+                return Err(BuildError {
+                    origin,
+                    query: Some(name.to_string()),
+                    message: format!(
+                        "the {} sink's `{opt}` names `{col}`, which is not a result column",
+                        sink.kind.name()
+                    ),
+                    fix: Some(format!("the result columns are: {}", names.join(", "))),
+                });
+            }
+        }
+    }
+    let pre_filters_only = pre.iter().all(|s| matches!(s, Step::Filter(_)));
+    Ok(Query {
+        name: name.to_string(),
+        pre,
+        pre_filters_only,
+        agg,
+        post,
+        schema,
+        trigger: q.trigger,
+        next_fire: i64::MIN,
+        batch: 0,
+        pending: Vec::new(),
+        buf: Vec::new(),
+    })
+}
+
+fn validate_window(w: &WindowPlan) -> Result<(), String> {
+    match *w {
+        WindowPlan::Tumbling { size_ms, .. } if size_ms <= 0 => Err("the window size must be positive".into()),
+        WindowPlan::Sliding { size_ms, slide_ms, .. } if size_ms <= 0 || slide_ms <= 0 => {
+            Err("the window size and slide must be positive".into())
+        }
+        WindowPlan::Sliding { size_ms, slide_ms, .. } if slide_ms > size_ms => {
+            Err("the slide must not exceed the window size (Spark has the same rule)".into())
+        }
+        WindowPlan::Session { gap_ms } if gap_ms <= 0 => Err("the session gap must be positive".into()),
+        _ => Ok(()),
+    }
+}
+
+fn run_steps(steps: &[Step], rows: &mut Vec<Row>) {
+    for step in steps {
+        if rows.is_empty() {
+            return;
+        }
+        match step {
+            Step::Filter(c) => rows.retain(|r| c.test(&r.values)),
+            Step::Compute(items) => {
+                for r in rows.iter_mut() {
+                    for (replace, c) in items {
+                        let v = c.eval(&r.values);
+                        match replace {
+                            Some(i) if *i < r.values.len() => r.values[*i] = v,
+                            _ => r.values.push(v),
+                        }
+                    }
+                }
+            }
+            Step::Join(j) => {
+                let input = std::mem::take(rows);
+                for r in input {
+                    j.apply(r, rows);
+                }
+            }
+            Step::Select(items) => {
+                for r in rows.iter_mut() {
+                    *r = Row::new(items.iter().map(|c| c.eval(&r.values)).collect());
+                }
+            }
+            Step::TopN { n, by, descending, window } => top_n(rows, *n, *by, *descending, *window),
+        }
+    }
+}
+
+/// Keeps the top `n` rows by column `by`, per window when the rows have window columns.
+/// Nulls rank last; ties keep their incoming (key) order.
+fn top_n(rows: &mut Vec<Row>, n: usize, by: usize, descending: bool, window: Option<(usize, usize)>) {
+    let part = |a: &Row, b: &Row| match window {
+        Some((s, e)) => value_cmp(a.get(s), b.get(s)).then_with(|| value_cmp(a.get(e), b.get(e))),
+        None => Ordering::Equal,
+    };
+    let rank = |a: &Row, b: &Row| {
+        let (x, y) = (a.get(by), b.get(by));
+        match (x.is_null(), y.is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            _ if descending => value_cmp(y, x),
+            _ => value_cmp(x, y),
+        }
+    };
+    rows.sort_by(|a, b| part(a, b).then_with(|| rank(a, b)));
+    let mut out = Vec::with_capacity(rows.len().min(n));
+    let mut taken = 0;
+    for r in rows.drain(..) {
+        if out.last().is_some_and(|prev: &Row| part(prev, &r) != Ordering::Equal) {
+            taken = 0;
+        }
+        if taken < n {
+            out.push(r);
+            taken += 1;
+        }
+    }
+    *rows = out;
+}
+
+impl Query {
+    fn on_watermark(&mut self, wm: i64) {
+        if let Some(op) = &mut self.agg {
+            let mut rows = Vec::new();
+            op.handle_watermark(wm, &mut rows);
+            if !rows.is_empty() {
+                run_steps(&self.post, &mut rows);
+                self.pending.extend(rows);
+            }
+        }
+    }
+
+    fn fire(&mut self) {
+        if let Some(op) = &mut self.agg {
+            let mut rows = Vec::new();
+            op.handle_trigger(&mut rows);
+            if !rows.is_empty() {
+                run_steps(&self.post, &mut rows);
+                self.pending.extend(rows);
+            }
+        }
+    }
+}
+
+impl Pipeline {
+    /// Builds the engine for a plan. `input` is the decoded row schema (for protobuf sources,
+    /// the one the descriptor gives); `tables` are the static tables the plan joins with.
+    pub fn new(plan: &JobPlan, input: RowSchema, tables: &Tables) -> Result<Pipeline, BuildError> {
+        let event_time = match &plan.source.event_time {
+            EventTime::KafkaTimestamp => None,
+            EventTime::Expr(text) => {
+                let c = compile_expr(text, &input, "source.event_time").map_err(|mut e| {
+                    e.query = None;
+                    e
+                })?;
+                if c.kind() != Some(Kind::Timestamp) {
+                    let fix = match c.kind() {
+                        Some(Kind::Int) => {
+                            "for epoch milliseconds use timestamp_millis(x); for seconds timestamp_seconds(x)"
+                        }
+                        Some(Kind::Float) => "for epoch seconds use timestamp_seconds(x)",
+                        Some(Kind::Str) => "parse text with to_timestamp(x)",
+                        _ => "use a timestamp column, or event_time = \"kafka_timestamp\"",
+                    };
+                    let k = c.kind().map_or("NULL".to_string(), |k| k.to_string());
+                    return Err(BuildError {
+                        origin: text.origin.clone(),
+                        query: None,
+                        message: format!("the event time `{}` is a {k}, not a timestamp", text.text),
+                        fix: Some(fix.to_string()),
+                    });
+                }
+                Some(c)
+            }
+        };
+        let mut queries = Vec::new();
+        for q in &plan.queries {
+            if queries.iter().any(|x: &Query| x.name == q.name) {
+                return Err(BuildError {
+                    origin: q.origin.clone(),
+                    query: Some(q.name.clone()),
+                    message: format!("two queries are named `{}`", q.name),
+                    fix: Some("give each query its own name".to_string()),
+                });
+            }
+            let declared: Vec<String> = plan.tables.iter().map(|t| t.name.clone()).collect();
+            queries.push(build_query(q, &input, tables, &declared)?);
+        }
+        let n = queries.len();
+        Ok(Pipeline {
+            job: plan.name.clone(),
+            fingerprint: fingerprint(plan),
+            input,
+            event_time,
+            tracker: WatermarkTracker::new(plan.source.watermark_delay_ms, plan.source.idle_timeout_ms),
+            queries,
+            offsets: BTreeMap::new(),
+            output: VecDeque::new(),
+            metrics: Metrics {
+                late: vec![0; n],
+                partially_late: vec![0; n],
+                rows_out: vec![0; n],
+                ..Metrics::default()
+            },
+        })
+    }
+
+    /// The input schema.
+    pub fn input_schema(&self) -> &RowSchema {
+        &self.input
+    }
+
+    /// Number of queries.
+    pub fn query_count(&self) -> usize {
+        self.queries.len()
+    }
+
+    /// A query's name.
+    pub fn query_name(&self, query: usize) -> Option<&str> {
+        self.queries.get(query).map(|q| q.name.as_str())
+    }
+
+    /// A query's result schema.
+    pub fn result_schema(&self, query: usize) -> Option<&RowSchema> {
+        self.queries.get(query).map(|q| &q.schema)
+    }
+
+    /// The source watermark.
+    pub fn watermark(&self) -> Option<i64> {
+        self.tracker.watermark()
+    }
+
+    /// Counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Per partition, the next offset to read (what a checkpoint would record).
+    pub fn offsets(&self) -> &BTreeMap<i32, i64> {
+        &self.offsets
+    }
+
+    /// Entries of keyed state held, over all queries (groups × panes, sessions).
+    pub fn state_entries(&self) -> usize {
+        self.queries.iter().filter_map(|q| q.agg.as_ref()).map(AggregateOp::state_entries).sum()
+    }
+
+    /// Declares the source partitions this instance reads (see [`WatermarkTracker::assign`]).
+    pub fn assign_partitions(&mut self, partitions: &[i32], now: i64) {
+        self.tracker.assign(partitions, now);
+    }
+
+    /// Processes a batch of decoded records received at processing time `now`.
+    pub fn process_batch(&mut self, records: &[SourceRecord], now: i64) {
+        // Records come in runs per partition: track the next offset of the current run and
+        // write it back when the partition changes.
+        let mut run: Option<(i32, i64)> = None;
+        for rec in records {
+            self.metrics.records_in += 1;
+            let next = rec.offset.saturating_add(1);
+            match &mut run {
+                Some((p, n)) if *p == rec.partition => *n = (*n).max(next),
+                _ => {
+                    if let Some((p, n)) = run {
+                        self.note_offset(p, n);
+                    }
+                    run = Some((rec.partition, next));
+                }
+            }
+            let t = match &self.event_time {
+                None => rec.timestamp,
+                Some(c) => match c.eval_cow(&rec.row.values).as_ref() {
+                    Value::Timestamp(t) => *t,
+                    _ => {
+                        self.metrics.missing_event_time += 1;
+                        self.dead_letter(None, rec, DeadLetterReason::MissingEventTime);
+                        continue;
+                    }
+                },
+            };
+            for qi in 0..self.queries.len() {
+                if let Some(reason) = self.process_in_query(qi, rec, t) {
+                    let name = self.queries[qi].name.clone();
+                    self.dead_letter(Some(name), rec, reason);
+                }
+            }
+            if let Some(wm) = self.tracker.observe(rec.partition, t, now) {
+                for q in &mut self.queries {
+                    q.on_watermark(wm);
+                }
+            }
+        }
+        if let Some((p, n)) = run {
+            self.note_offset(p, n);
+        }
+        for q in &mut self.queries {
+            if q.trigger == Trigger::EachBatch {
+                q.fire();
+            }
+        }
+        self.flush(now);
+    }
+
+    fn note_offset(&mut self, partition: i32, next: i64) {
+        let e = self.offsets.entry(partition).or_insert(next);
+        *e = (*e).max(next);
+    }
+
+    /// Runs one record through one query; returns a dead-letter reason when it is late.
+    #[inline]
+    fn process_in_query(&mut self, qi: usize, rec: &SourceRecord, t: i64) -> Option<DeadLetterReason> {
+        let q = &mut self.queries[qi];
+        let mut buf = std::mem::take(&mut q.buf);
+        buf.clear();
+        let single: Option<&[Value]> = if q.pre_filters_only {
+            let pass = q.pre.iter().all(|s| match s {
+                Step::Filter(c) => c.test(&rec.row.values),
+                _ => true,
+            });
+            if !pass {
+                q.buf = buf;
+                return None;
+            }
+            Some(&rec.row.values)
+        } else {
+            buf.push(rec.row.clone());
+            run_steps(&q.pre, &mut buf);
+            None
+        };
+        let mut late = None;
+        match &mut q.agg {
+            None => match single {
+                Some(_) => q.pending.push(rec.row.clone()),
+                None => q.pending.append(&mut buf),
+            },
+            Some(op) => {
+                let mut admit = |r: &[Value]| match op.process_row(r, t) {
+                    Admission::Accepted { partially_late } => {
+                        self.metrics.partially_late[qi] += u64::from(partially_late);
+                        true
+                    }
+                    Admission::Late { window_end } => {
+                        self.metrics.late[qi] += 1;
+                        late = Some(DeadLetterReason::Late {
+                            event_time: t,
+                            watermark: self.tracker.watermark().unwrap_or(i64::MIN),
+                            window_end,
+                        });
+                        false
+                    }
+                };
+                match single {
+                    Some(r) => {
+                        admit(r);
+                    }
+                    None => {
+                        for r in &buf {
+                            // Rows of one record share its event time: late for one, late for all.
+                            if !admit(&r.values) {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        q.buf = buf;
+        late
+    }
+
+    fn dead_letter(&mut self, query: Option<String>, rec: &SourceRecord, reason: DeadLetterReason) {
+        self.metrics.dead_letters += 1;
+        self.output.push_back(Output::DeadLetter(DeadLetter {
+            query,
+            partition: rec.partition,
+            offset: rec.offset,
+            timestamp: rec.timestamp,
+            reason,
+            row: Some(rec.row.clone()),
+            raw: None,
+        }));
+    }
+
+    /// Records a value that could not be decoded: it goes to the dead-letter output, and its
+    /// offset counts as consumed.
+    pub fn handle_decode_error(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        timestamp: i64,
+        reason: impl Into<String>,
+        raw: Option<std::sync::Arc<[u8]>>,
+    ) {
+        self.note_offset(partition, offset.saturating_add(1));
+        self.metrics.decode_errors += 1;
+        self.metrics.dead_letters += 1;
+        self.output.push_back(Output::DeadLetter(DeadLetter {
+            query: None,
+            partition,
+            offset,
+            timestamp,
+            reason: DeadLetterReason::Decode(reason.into()),
+            row: None,
+            raw,
+        }));
+    }
+
+    /// Processing time passed: idle partitions may release the watermark, and processing-time
+    /// triggers that are due fire.
+    pub fn handle_tick(&mut self, now: i64) {
+        if let Some(wm) = self.tracker.tick(now) {
+            for q in &mut self.queries {
+                q.on_watermark(wm);
+            }
+        }
+        for q in &mut self.queries {
+            if let Trigger::ProcessingTime { interval_ms } = q.trigger
+                && now >= q.next_fire
+            {
+                q.fire();
+                let interval = interval_ms.max(1);
+                q.next_fire = now.div_euclid(interval).saturating_add(1).saturating_mul(interval);
+            }
+        }
+        self.flush(now);
+    }
+
+    /// A watermark from outside the source (e.g. the minimum over the instances of a scaled-out
+    /// job): moves the watermark to at least `watermark`, closing what it passes.
+    pub fn handle_watermark(&mut self, watermark: i64, now: i64) {
+        if let Some(wm) = self.tracker.force(watermark) {
+            for q in &mut self.queries {
+                q.on_watermark(wm);
+            }
+        }
+        self.flush(now);
+    }
+
+    /// When [`Pipeline::handle_tick`] should next be called: the earliest processing-time
+    /// trigger or idle-partition deadline.
+    pub fn poll_timeout(&self) -> Option<i64> {
+        let triggers = self.queries.iter().filter_map(|q| match q.trigger {
+            Trigger::ProcessingTime { .. } => Some(q.next_fire),
+            Trigger::EachBatch => None,
+        });
+        triggers.chain(self.tracker.next_idle_deadline()).min()
+    }
+
+    /// End of a bounded input: the watermark moves past every window, all windows and sessions
+    /// close, and every update / complete query fires once more.
+    pub fn finish(&mut self, now: i64) {
+        if let Some(wm) = self.tracker.force(i64::MAX) {
+            for q in &mut self.queries {
+                q.on_watermark(wm);
+            }
+        }
+        for q in &mut self.queries {
+            q.fire();
+        }
+        self.flush(now);
+    }
+
+    fn flush(&mut self, now: i64) {
+        let watermark = self.tracker.watermark();
+        for (qi, q) in self.queries.iter_mut().enumerate() {
+            if q.pending.is_empty() {
+                continue;
+            }
+            let rows = std::mem::take(&mut q.pending);
+            self.metrics.rows_out[qi] += rows.len() as u64;
+            self.output.push_back(Output::Results(ResultBatch {
+                query: qi,
+                batch: q.batch,
+                watermark,
+                processing_time: now,
+                rows,
+            }));
+            q.batch += 1;
+        }
+    }
+
+    /// The next output, in the order produced.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.output.pop_front()
+    }
+
+    /// Snapshots the pipeline (the checkpoint hook). Outputs must have been polled first: a checkpoint marks the
+    /// point after which output is not yet committed.
+    pub fn checkpoint(&self) -> Result<Checkpoint, CheckpointError> {
+        if !self.output.is_empty() {
+            return Err(CheckpointError::OutputPending { pending: self.output.len() });
+        }
+        let shared = Shared {
+            tracker: self.tracker.clone(),
+            queries: self
+                .queries
+                .iter()
+                .map(|q| QueryShared {
+                    op: q.agg.as_ref().map(AggregateOp::shared),
+                    next_fire: q.next_fire,
+                    batch: q.batch,
+                })
+                .collect(),
+            metrics: self.metrics.clone(),
+        };
+        Ok(Checkpoint {
+            job: self.job.clone(),
+            fingerprint: self.fingerprint,
+            offsets: self.offsets.clone(),
+            shared: checkpoint::encode(&shared),
+            vnodes: self.snapshot_vnodes(&(0..VNODES).collect::<Vec<_>>()),
+        })
+    }
+
+    /// The keyed state of some virtual nodes (empty ones are left out), e.g. to move them to
+    /// another instance.
+    pub fn snapshot_vnodes(&self, vnodes: &[u16]) -> Vec<VnodeSnapshot> {
+        let mut out = Vec::new();
+        for &v in vnodes {
+            let snaps: Vec<Option<VnodeSnap>> =
+                self.queries.iter().map(|q| q.agg.as_ref().map(|op| op.snapshot_vnode(v))).collect();
+            let empty = snaps.iter().all(|s| match s {
+                None => true,
+                Some(VnodeSnap::Global(g)) => g.is_empty(),
+                Some(VnodeSnap::Panes(p)) => p.is_empty(),
+                Some(VnodeSnap::Sessions(s)) => s.is_empty(),
+            });
+            if !empty {
+                out.push(VnodeSnapshot { vnode: v, bytes: checkpoint::encode(&snaps) });
+            }
+        }
+        out
+    }
+
+    /// Drops the keyed state of some virtual nodes (after handing them to another instance).
+    pub fn drop_vnodes(&mut self, vnodes: &[u16]) {
+        for q in &mut self.queries {
+            if let Some(op) = &mut q.agg {
+                for &v in vnodes {
+                    op.clear_vnode(v);
+                }
+            }
+        }
+    }
+
+    /// Replaces the keyed state of the given virtual nodes by their snapshots.
+    pub fn restore_vnodes(&mut self, snapshots: &[VnodeSnapshot]) -> Result<(), CheckpointError> {
+        for s in snapshots {
+            let snaps: Vec<Option<VnodeSnap>> = checkpoint::decode(&s.bytes, &format!("vnode {}", s.vnode))?;
+            if snaps.len() != self.queries.len() {
+                return Err(CheckpointError::Corrupt(format!(
+                    "vnode {} holds state of {} queries, the job has {}",
+                    s.vnode,
+                    snaps.len(),
+                    self.queries.len()
+                )));
+            }
+            for (q, snap) in self.queries.iter_mut().zip(snaps) {
+                if let (Some(op), Some(snap)) = (&mut q.agg, snap) {
+                    op.restore_vnode(s.vnode, snap)
+                        .map_err(|e| CheckpointError::Corrupt(format!("vnode {}, query `{}`: {e}", s.vnode, q.name)))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds a pipeline and restores a checkpoint into it; replaying the source from
+    /// `checkpoint.offsets` then continues exactly where the checkpointed run was.
+    pub fn restore(
+        plan: &JobPlan,
+        input: RowSchema,
+        tables: &Tables,
+        checkpoint: &Checkpoint,
+    ) -> Result<Pipeline, RestoreError> {
+        let mut p = Pipeline::new(plan, input, tables)?;
+        if checkpoint.job != p.job {
+            return Err(CheckpointError::WrongJob { found: checkpoint.job.clone(), expected: p.job.clone() }.into());
+        }
+        if checkpoint.fingerprint != p.fingerprint {
+            return Err(CheckpointError::PlanChanged { job: p.job.clone() }.into());
+        }
+        let shared: Shared = checkpoint::decode(&checkpoint.shared, "shared state")?;
+        if shared.queries.len() != p.queries.len() || shared.metrics.late.len() != p.queries.len() {
+            return Err(CheckpointError::Corrupt("query count differs from the plan".to_string()).into());
+        }
+        p.tracker = shared.tracker;
+        // The plan's current delay and idle timeout apply, not the checkpointed ones.
+        p.tracker.configure(plan.source.watermark_delay_ms, plan.source.idle_timeout_ms);
+        p.metrics = shared.metrics;
+        for (q, s) in p.queries.iter_mut().zip(&shared.queries) {
+            q.next_fire = s.next_fire;
+            q.batch = s.batch;
+            if let (Some(op), Some(os)) = (&mut q.agg, &s.op) {
+                op.restore_shared(os);
+            }
+        }
+        p.offsets = checkpoint.offsets.clone();
+        p.restore_vnodes(&checkpoint.vnodes)?;
+        Ok(p)
+    }
+}
+
+/// Why a checkpoint could not be restored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    /// The plan does not build.
+    #[error("{0}")]
+    Build(#[from] BuildError),
+    /// The checkpoint does not fit.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}

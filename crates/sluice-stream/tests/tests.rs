@@ -1,0 +1,9 @@
+//! Integration tests of the stream engine: one binary, one module per area.
+
+mod util;
+
+mod checkpoints;
+mod robustness;
+mod seeds;
+mod watermarks;
+mod windows;

@@ -1,0 +1,83 @@
+//! Reading a topic back through librdkafka, the way any Kafka consumer would.
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::time::{Duration, Instant};
+
+/// One record as a consumer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedRecord {
+    /// Partition.
+    pub partition: i32,
+    /// Offset in the partition.
+    pub offset: i64,
+    /// Key bytes.
+    pub key: Option<Vec<u8>>,
+    /// Value bytes.
+    pub value: Option<Vec<u8>>,
+    /// Record timestamp (ms).
+    pub timestamp: Option<i64>,
+    /// Headers in order.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// Every record of `topic` from the beginning up to the high watermark of each partition at
+/// the time of the call, in partition then offset order. Blocking; panics (it is a test helper)
+/// when the topic does not exist or the records do not arrive within `timeout`.
+pub fn read_topic(bootstrap: &str, topic: &str, timeout: Duration) -> Vec<ConsumedRecord> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.partition.eof", "false")
+        // librdkafka's assign() needs a group handle even though nothing is committed; the
+        // group is never joined, so a broker without a group coordinator works too.
+        .set("group.id", "sluice-testkit-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .expect("create consumer");
+    let md = consumer.fetch_metadata(Some(topic), timeout).expect("metadata");
+    let t = md.topics().iter().find(|t| t.name() == topic).expect("topic in metadata");
+    assert!(t.error().is_none(), "topic {topic}: {:?}", t.error());
+    let mut tpl = TopicPartitionList::new();
+    let mut remaining = 0usize;
+    let mut highs = Vec::new();
+    for p in t.partitions() {
+        let (_, high) = consumer.fetch_watermarks(topic, p.id(), timeout).expect("watermarks");
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).expect("tpl");
+        highs.push((p.id(), high));
+        remaining += usize::from(high > 0);
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut done: Vec<i32> = highs.iter().filter(|(_, h)| *h == 0).map(|(p, _)| *p).collect();
+    while remaining > 0 {
+        assert!(Instant::now() < deadline, "timed out reading {topic}: got {} records so far", out.len());
+        let Some(m) = consumer.poll(Duration::from_millis(100)) else { continue };
+        let m = m.expect("consume");
+        let high = highs.iter().find(|(p, _)| *p == m.partition()).map(|(_, h)| *h).unwrap_or(0);
+        if m.offset() >= high || done.contains(&m.partition()) {
+            continue;
+        }
+        let headers = m
+            .headers()
+            .map(|h| h.iter().map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec))).collect())
+            .unwrap_or_default();
+        out.push(ConsumedRecord {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+            timestamp: m.timestamp().to_millis(),
+            headers,
+        });
+        if m.offset() + 1 >= high {
+            done.push(m.partition());
+            remaining -= 1;
+        }
+    }
+    out.sort_by_key(|r| (r.partition, r.offset));
+    out
+}
