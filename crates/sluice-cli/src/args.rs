@@ -85,6 +85,10 @@ pub struct BrokerArgs {
     /// Default size limit per partition, -1 = none (log.retention.bytes).
     #[arg(long, default_value_t = -1, value_name = "BYTES", allow_negative_numbers = true)]
     pub retention_bytes: i64,
+    /// Pause between two passes of the log cleaner, which compacts the topics with
+    /// cleanup.policy=compact (log.cleaner.backoff.ms).
+    #[arg(long, default_value_t = 15_000, value_name = "MS")]
+    pub log_cleaner_backoff_ms: u64,
     /// Largest record batch accepted by default (message.max.bytes).
     #[arg(long, default_value_t = 1_048_588, value_name = "BYTES")]
     pub max_message_bytes: i32,

@@ -34,6 +34,9 @@ pub(crate) fn resolve(args: &BrokerArgs) -> anyhow::Result<BrokerConfig> {
     if args.num_partitions < 1 {
         bail!("--num-partitions {} must be at least 1", args.num_partitions);
     }
+    if args.log_cleaner_backoff_ms == 0 {
+        bail!("--log-cleaner-backoff-ms must be at least 1 (Kafka's default is 15000)");
+    }
     if args.segment_bytes < 1024 * 1024 {
         bail!("--segment-bytes {} is below Kafka's minimum of 1048576 (1 MiB)", args.segment_bytes);
     }
@@ -62,6 +65,7 @@ pub(crate) fn resolve(args: &BrokerArgs) -> anyhow::Result<BrokerConfig> {
         retention_ms: args.retention_ms,
         retention_bytes: args.retention_bytes,
         max_message_bytes: args.max_message_bytes,
+        log_cleaner_backoff: Duration::from_millis(args.log_cleaner_backoff_ms),
         flush,
         coordinator: CoordinatorConfig {
             limits: GroupLimits {
