@@ -50,7 +50,10 @@ fn events(from: usize, n: usize) -> Vec<(i32, Ev)> {
         .collect()
 }
 
-fn produce_raw(bootstrap: &str, topic: &str, records: &[(i32, Option<Vec<u8>>, Vec<u8>, i64)]) {
+/// A record to produce: partition, key, value, Kafka timestamp (0: now).
+type RawRecord = (i32, Option<Vec<u8>>, Vec<u8>, i64);
+
+fn produce_raw(bootstrap: &str, topic: &str, records: &[RawRecord]) {
     let producer: ThreadedProducer<_> =
         ClientConfig::new().set("bootstrap.servers", bootstrap).set("linger.ms", "5").create().expect("producer");
     for (p, key, value, ts) in records {
@@ -345,7 +348,7 @@ path = "{}"
     let text = windowed_job("dead", "dead-in", dir.path(), &extra);
     let evs = events(0, 60);
     produce_events(&b.bootstrap(), "dead-in", &evs).await;
-    let bad: Vec<_> = vec![
+    let bad: Vec<RawRecord> = vec![
         (0, None, b"{not json".to_vec(), 0),
         (1, None, br#"{"k":"a","v":"seven","t":1}"#.to_vec(), 0),
         (2, None, vec![0xff, 0x00], 0),
