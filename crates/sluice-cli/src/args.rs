@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 // The Kafka client commands keep their flags beside their code (one module per command).
 pub use crate::commands::consume::ConsumeArgs;
+pub use crate::commands::demo::DemoArgs;
 pub use crate::commands::generate::GenerateArgs;
 pub use crate::commands::groups::GroupsArgs;
 pub use crate::commands::produce::ProduceArgs;
@@ -45,6 +46,9 @@ pub enum Command {
     Schemas(SchemasArgs),
     /// Run a stream job file (jobs/*.toml) against Kafka until Ctrl-C, exactly once.
     Run(RunArgs),
+    /// The five seed pipelines in one command: embedded broker and registry, producers, jobs,
+    /// live result tables, files under ./sluice-demo/; stops at Ctrl-C or after --duration.
+    Demo(DemoArgs),
 }
 
 /// `sluice broker` flags, named after Kafka's broker settings where one exists.

@@ -2,6 +2,7 @@
 
 mod broker;
 pub(crate) mod consume;
+pub(crate) mod demo;
 pub(crate) mod generate;
 pub(crate) mod groups;
 pub(crate) mod produce;
@@ -24,6 +25,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
         Command::Registry(args) => registry::run(args).await,
         Command::Schemas(args) => schemas::run(args).await,
         Command::Run(args) => run::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
     }
 }
 

@@ -120,7 +120,7 @@ impl Decoder {
     /// Fetches the registry schemas this batch needs that are not cached yet. Schemas that do
     /// not exist or do not fit are remembered as such (their records become dead letters); an
     /// unreachable registry is retried until `stop` says to give up.
-    pub async fn prepare(&mut self, batch: &RawBatch, stop: &dyn Fn() -> bool) -> Result<(), JobError> {
+    pub async fn prepare(&mut self, batch: &RawBatch, stop: &(dyn Fn() -> bool + Sync)) -> Result<(), JobError> {
         let Kind::Registry(reg) = &mut self.kind else { return Ok(()) };
         for i in 0..batch.len() {
             let Some(value) = batch.value(i) else { continue };

@@ -74,6 +74,9 @@ pub struct JobConfig {
     pub patient: bool,
     /// How long a registry source waits for its subject's schema to be registered.
     pub schema_wait: Duration,
+    /// When told to stop, treat the input as ended: close every window and emit every query's
+    /// final results before the final checkpoint (`sluice demo`, whose input ends with it).
+    pub flush_on_stop: bool,
 }
 
 impl JobConfig {
@@ -94,6 +97,7 @@ impl JobConfig {
             broker_wait: Duration::from_secs(5),
             patient: false,
             schema_wait: Duration::from_secs(30),
+            flush_on_stop: false,
         }
     }
 
@@ -235,7 +239,7 @@ async fn run_job(
 ) -> Result<JobSummary, JobError> {
     let mut rt = tokio::select! {
         rt = Runtime::start(config, status) => rt?,
-        _ = stop.wait_for(|s| *s) => {
+        _ = stopped(&mut stop) => {
             return Ok(JobSummary { resumed_from: None, last_epoch: None, records_in: 0, rows_out: 0, dead_letters: 0 });
         }
     };
@@ -243,7 +247,12 @@ async fn run_job(
     match outcome {
         Ok(()) => {
             rt.status.update(|s| s.phase = Phase::Stopping);
-            let done = rt.checkpoint().await;
+            let stopped = *stop.borrow();
+            let flushed = if rt.config.flush_on_stop && stopped { rt.flush().await } else { Ok(()) };
+            let done = match flushed {
+                Ok(()) => rt.checkpoint().await,
+                Err(e) => Err(e),
+            };
             let summary = rt.summary();
             rt.source.stop().await;
             done.map(|()| summary)
@@ -428,6 +437,16 @@ impl Runtime {
         }
     }
 
+    /// Ends the input: every window closes, every query emits its final results.
+    async fn flush(&mut self) -> Result<(), JobError> {
+        let out = {
+            let e = self.engine()?;
+            e.pipeline.finish(now_ms());
+            e.drain()
+        };
+        self.write_outputs(out).await
+    }
+
     fn engine(&mut self) -> Result<&mut Engine, JobError> {
         self.engine.as_mut().ok_or_else(|| JobError::internal("the engine was lost by a failed batch"))
     }
@@ -447,7 +466,7 @@ impl Runtime {
             let tick_at = tick.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 biased;
-                _ = stop.wait_for(|s| *s) => return Ok(()),
+                _ = stopped(&mut *stop) => return Ok(()),
                 _ = tokio::time::sleep_until(next_checkpoint) => {
                     self.checkpoint().await?;
                     next_checkpoint = Instant::now() + interval;
@@ -645,6 +664,12 @@ impl Runtime {
         tracing::debug!(job = %self.config.plan.name, epoch = e, "checkpoint committed");
         Ok(())
     }
+}
+
+/// Resolves once the job is told to stop (the watch's guard is not held across awaits, so the
+/// job's future stays `Send`).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 fn log_recovery(sink: &str, r: &crate::sink::Recovery) {
