@@ -46,8 +46,10 @@ pub enum Command {
     Schemas(SchemasArgs),
     /// Run a stream job file (jobs/*.toml) against Kafka until Ctrl-C, exactly once.
     Run(RunArgs),
-    /// The five seed pipelines in one command: embedded broker and registry, producers, jobs,
-    /// live result tables, files under ./sluice-demo/; stops at Ctrl-C or after --duration.
+    /// Run the five seed pipelines at once: embedded broker and registry, producers and jobs
+    ///
+    /// Shows the live result tables, writes files under ./sluice-demo/, stops at Ctrl-C or
+    /// after --duration.
     Demo(DemoArgs),
 }
 
