@@ -91,10 +91,21 @@ def test_user_events_are_keyed_protobuf_on_murmur2_partitions(bootstrap, tmp_pat
 
 
 def test_numbers_people_views(bootstrap, tmp_path):
-    numbers = topic_name("numbers")
-    sluice(tmp_path, "produce", "numbers", "-b", bootstrap, "--topic", numbers, "--count", 3, "--interval", "50ms")
+    from test_registry import RegistryProcess
+
+    registry = RegistryProcess(bootstrap, f"_schemas-{uuid.uuid4().hex[:8]}", tmp_path).start()
+    try:
+        numbers = topic_name("numbers")
+        sluice(tmp_path, "produce", "numbers", "-b", bootstrap, "--topic", numbers, "--count", 3, "--interval",
+               "50ms", "--schema-registry", registry.url)
+    finally:
+        registry.stop()
     assert wait_for_topic(bootstrap, numbers) == 3
-    values = [proto_fields(r.value).get(1, 0) for r in confluent_read_all(bootstrap, numbers)]
+    values = []
+    for r in confluent_read_all(bootstrap, numbers):
+        # Confluent's wire format: magic 0, a 4-byte schema id, message indexes [0] as one 0 byte.
+        assert r.value[0] == 0 and r.value[5] == 0, r.value
+        values.append(proto_fields(r.value[6:]).get(1, 0))
     assert len(values) == 3 and all(1 <= v <= 100 for v in values)
 
     people = topic_name("people")

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 // The Kafka client commands keep their flags beside their code (one module per command).
 pub use crate::commands::consume::ConsumeArgs;
+pub use crate::commands::demo::DemoArgs;
 pub use crate::commands::generate::GenerateArgs;
 pub use crate::commands::groups::GroupsArgs;
 pub use crate::commands::produce::ProduceArgs;
+pub use crate::commands::run::RunArgs;
 pub use crate::commands::topics::TopicsArgs;
 
 /// sluice: a Kafka-compatible broker, schema registry and event-time stream processor in one
@@ -42,6 +44,13 @@ pub enum Command {
     Registry(RegistryArgs),
     /// Protobuf schema tools.
     Schemas(SchemasArgs),
+    /// Run a stream job file (jobs/*.toml) against Kafka until Ctrl-C, exactly once.
+    Run(RunArgs),
+    /// Run the five seed pipelines at once: embedded broker and registry, producers and jobs
+    ///
+    /// Shows the live result tables, writes files under ./sluice-demo/, stops at Ctrl-C or
+    /// after --duration.
+    Demo(DemoArgs),
 }
 
 /// `sluice broker` flags, named after Kafka's broker settings where one exists.

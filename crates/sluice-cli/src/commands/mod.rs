@@ -2,10 +2,12 @@
 
 mod broker;
 pub(crate) mod consume;
+pub(crate) mod demo;
 pub(crate) mod generate;
 pub(crate) mod groups;
 pub(crate) mod produce;
 mod registry;
+pub(crate) mod run;
 mod schemas;
 pub(crate) mod topics;
 
@@ -22,6 +24,8 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
         Command::Groups(args) => groups::run(args).await,
         Command::Registry(args) => registry::run(args).await,
         Command::Schemas(args) => schemas::run(args).await,
+        Command::Run(args) => run::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
     }
 }
 

@@ -18,6 +18,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sluice_connect::encode::Encoder;
 use sluice_connect::encode::json::JsonEncoder;
 use sluice_connect::encode::proto::{ProtoEncoder, ProtoMessage};
+use sluice_connect::encode::registry::RegistryProtoEncoder;
 use sluice_connect::kafka::{ClientSettings, DeliveryStats, KafkaSink};
 use sluice_connect::pipeline::{Pace, run_generator};
 use sluice_connect::rng::Rng;
@@ -88,6 +89,11 @@ pub struct GenArgs {
     /// none: the broker creates it on first use].
     #[arg(long, value_name = "N")]
     pub partitions: Option<i32>,
+    /// Schema registry the `numbers` producer registers `numbers.MyEvent` with (subject
+    /// `<topic>-value`; values in Confluent's wire format) [default: SCHEMA_REGISTRY_URL from
+    /// the environment or ./.env, else http://127.0.0.1:8081].
+    #[arg(long, value_name = "URL")]
+    pub schema_registry: Option<String>,
 }
 
 /// The seed producers.
@@ -164,6 +170,9 @@ impl GenKind {
     }
 }
 
+/// The registry `sluice broker` serves.
+const DEFAULT_REGISTRY: &str = "http://127.0.0.1:8081";
+
 /// The slowest pace accepted: about one record a week.
 const MIN_RATE: f64 = 1.0 / 604_800.0;
 
@@ -177,6 +186,8 @@ pub(crate) struct GenConfig {
     seed_given: bool,
     partitions: Option<i32>,
     conn: KafkaConn,
+    /// The registry of registry-framed producers (numbers).
+    registry: String,
 }
 
 impl GenConfig {
@@ -214,6 +225,13 @@ impl GenConfig {
             bail!("--partitions {p} must be at least 1");
         }
         let seed_given = args.seed.is_some();
+        let registry = match &args.schema_registry {
+            Some(u) => u.clone(),
+            None => env.get("SCHEMA_REGISTRY_URL").map_or_else(|| DEFAULT_REGISTRY.to_string(), |(v, _)| v),
+        };
+        if !(registry.starts_with("http://") || registry.starts_with("https://")) {
+            bail!("--schema-registry {registry:?} is not an http:// or https:// URL; write e.g. http://127.0.0.1:8081");
+        }
         Ok(GenConfig {
             kind,
             topic,
@@ -222,6 +240,7 @@ impl GenConfig {
             seed_given,
             partitions: args.partitions.or(d.partitions),
             conn,
+            registry: registry.trim_end_matches('/').to_string(),
         })
     }
 }
@@ -328,6 +347,20 @@ async fn run_generated(config: GenConfig) -> anyhow::Result<()> {
         };
     }
     let (mut generator, mut encoder, key) = config.kind.build(config.seed)?;
+    if config.kind == GenKind::Numbers {
+        // Seed 001: the schema is registered and each value carries its id.
+        let subject = format!("{}-value", config.topic);
+        let enc = RegistryProtoEncoder::register(
+            &config.registry,
+            &subject,
+            "my_event.proto",
+            sluice_formats::seeds::MY_EVENT_PROTO,
+            sluice_formats::seeds::MY_EVENT,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+        encoder = Box::new(enc);
+    }
     let mut lines = vec![
         format!("records    {}", pace_text(&config.pace)),
         format!("encoding   {}, key = {key}", encoder.describe()),

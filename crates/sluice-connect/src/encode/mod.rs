@@ -6,6 +6,7 @@
 pub mod csv;
 pub mod json;
 pub mod proto;
+pub mod registry;
 
 use sluice_formats::{Kind, Row};
 

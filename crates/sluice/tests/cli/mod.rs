@@ -5,7 +5,9 @@ mod broker;
 mod config;
 mod console;
 mod groups;
+mod kill;
 mod produce;
+mod run;
 
 use std::io::Write;
 use std::path::Path;

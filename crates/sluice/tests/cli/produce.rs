@@ -2,7 +2,7 @@
 
 use super::{consume_json, sluice, sluice_with, unhex};
 use prost::Message as _;
-use sluice_testkit::TestBroker;
+use sluice_testkit::{TestBroker, TestRegistry};
 use sluice_wire::partitioner::partition_for_key;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -113,16 +113,27 @@ async fn x_overrides_are_applied_and_bad_ones_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numbers_and_people_create_their_partitioned_topics() {
     let broker = TestBroker::start().await;
+    let registry = TestRegistry::start(&broker.bootstrap()).await;
     let dir = tempfile::tempdir().unwrap();
     let b = broker.bootstrap();
-    let run = sluice(dir.path(), &["produce", "numbers", "-b", &b, "--count", "3", "--interval", "100ms"]).await.ok();
+    let url = registry.url().to_string();
+    let run = sluice(
+        dir.path(),
+        &["produce", "numbers", "-b", &b, "--count", "3", "--interval", "100ms", "--schema-registry", &url],
+    )
+    .await
+    .ok();
+    assert!(run.stderr.contains("Confluent's wire format"), "{}", run.stderr);
     assert!(run.stdout.contains("3 delivered, 0 failed"), "{}", run.stdout);
     assert!(run.elapsed >= Duration::from_millis(200), "3 records 100ms apart took {:?}", run.elapsed);
     assert!(run.stderr.contains("created with 3 partitions"), "{}", run.stderr);
     let records = consume_json(dir.path(), &b, "numbers", &["--value-format", "hex"]).await;
     assert_eq!(records.len(), 3);
     for r in &records {
-        let n = MyEvent::decode(unhex(r["value"].as_str().unwrap()).as_slice()).unwrap().number;
+        let value = unhex(r["value"].as_str().unwrap());
+        // Confluent's wire format: magic byte 0, the schema id, message indexes [0] as one 0.
+        assert_eq!((value[0], value[5]), (0, 0), "{value:?}");
+        let n = MyEvent::decode(&value[6..]).unwrap().number;
         assert!((1..=100).contains(&n));
         assert!(r["key"].is_null());
     }

@@ -1,0 +1,166 @@
+//! `sluice run JOB` and `sluice demo` as a user runs them: seed producers feed a real broker,
+//! the job's results are read back with `sluice consume` and files, and compared with what
+//! this test computes from the input records read back from the topic.
+
+use super::{closed_port, consume_json, sluice, sluice_with};
+use sluice_testkit::TestBroker;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// (name, surname) → (messages, total amount, sum of delta_t, flagged), from the input.
+type PerPerson = BTreeMap<(String, String), (i64, f64, f64, i64)>;
+
+fn per_person(records: &[serde_json::Value]) -> PerPerson {
+    let mut m = PerPerson::new();
+    for r in records {
+        let v = &r["value"];
+        let k = (v["name"].as_str().unwrap().to_string(), v["surname"].as_str().unwrap().to_string());
+        let e = m.entry(k).or_default();
+        e.0 += 1;
+        e.1 += v["amount"].as_f64().unwrap();
+        e.2 += v["delta_t"].as_f64().unwrap();
+        e.3 += v["flag"].as_i64().unwrap();
+    }
+    m
+}
+
+/// The last result per (name, surname) on the `results` topic (update mode: later rows replace
+/// earlier ones; a name's rows share a partition, so their order is the order written).
+fn latest(results: &[serde_json::Value]) -> BTreeMap<(String, String), serde_json::Value> {
+    let mut m = BTreeMap::new();
+    for r in results {
+        let v = &r["value"];
+        m.insert((v["name"].as_str().unwrap().to_string(), v["surname"].as_str().unwrap().to_string()), v.clone());
+    }
+    m
+}
+
+fn check_people(input: &[serde_json::Value], results: &[serde_json::Value]) {
+    let want = per_person(input);
+    let got = latest(results);
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    for (k, (n, amount, delta, flagged)) in &want {
+        let v = &got[k];
+        assert_eq!(v["messages"].as_i64(), Some(*n), "{k:?}: {v}");
+        assert!((v["total_amount"].as_f64().unwrap() - amount).abs() < 0.0051, "{k:?}: {v} vs {amount}");
+        let avg = delta / *n as f64;
+        assert!((v["avg_delta_t"].as_f64().unwrap() - avg).abs() < 0.0051, "{k:?}: {v} vs {avg}");
+        assert_eq!(v["flagged"].as_i64(), Some(*flagged), "{k:?}: {v}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_people_writes_exact_aggregates_and_resumes_from_its_checkpoint() {
+    let broker = TestBroker::start().await;
+    let b = broker.bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let job = repo().join("jobs/people.toml");
+    let job = job.to_str().unwrap();
+    sluice(dir.path(), &["produce", "people", "-b", &b, "--rate", "0", "--seed", "11"]).await.ok();
+
+    let first = sluice(dir.path(), &["run", job, "-b", &b, "--available-now", "--quiet"]).await.ok();
+    assert!(first.stderr.contains("job people reading topic a_partitioned_topic"), "{}", first.stderr);
+    assert!(first.stderr.contains("20 records read in all"), "{}", first.stderr);
+    // The console sink prints Spark's tables.
+    assert!(first.stdout.contains("Batch: ") && first.stdout.contains("|total_amount|"), "{}", first.stdout);
+    assert!(dir.path().join("checkpoints/people").is_dir());
+    let input = consume_json(dir.path(), &b, "a_partitioned_topic", &[]).await;
+    assert_eq!(input.len(), 20);
+    check_people(&input, &consume_json(dir.path(), &b, "results", &[]).await);
+
+    // More input, and a second run resumes: it reads only the new records.
+    sluice(dir.path(), &["produce", "people", "-b", &b, "--rate", "0", "--seed", "12"]).await.ok();
+    let second = sluice(dir.path(), &["run", job, "-b", &b, "--available-now", "--quiet"]).await.ok();
+    assert!(second.stderr.contains("40 records read in all"), "{}", second.stderr);
+    let input = consume_json(dir.path(), &b, "a_partitioned_topic", &[]).await;
+    assert_eq!(input.len(), 40);
+    check_people(&input, &consume_json(dir.path(), &b, "results", &[]).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_names_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = repo().join("jobs/people.toml");
+    let port = closed_port();
+    let b = format!("127.0.0.1:{port}");
+    let run = sluice_with(dir.path(), &["run", job.to_str().unwrap(), "-b", &b], &[], None).await.failed();
+    assert!(run.stderr.contains(&b) && run.stderr.contains("sluice broker"), "{}", run.stderr);
+
+    let run = sluice(dir.path(), &["run", "jobs/nope.toml"]).await.failed();
+    assert!(run.stderr.contains("nope.toml") && run.stderr.contains("no such file"), "{}", run.stderr);
+
+    std::fs::write(dir.path().join("bad.toml"), "name = \"x\"\n[source]\ntopic = \"t\"\nformat = { kind = \"xml\" }\n")
+        .unwrap();
+    let run = sluice(dir.path(), &["run", "bad.toml"]).await.failed();
+    assert!(run.stderr.contains("bad.toml:4") && run.stderr.contains("xml"), "{}", run.stderr);
+}
+
+/// Files published under `dir` (recursively), not staged ones.
+fn published(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.file_name().is_some_and(|n| n == "_sluice_staging") {
+            continue;
+        }
+        if p.is_dir() {
+            out.extend(published(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn demo_runs_the_five_seed_pipelines_and_writes_their_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bp, rp) = (closed_port().to_string(), closed_port().to_string());
+    let (listen, registry) = (format!("127.0.0.1:{bp}"), format!("127.0.0.1:{rp}"));
+    let run = super::sluice_blocking(
+        dir.path(),
+        &["demo", "--duration", "20s", "--listen", &listen, "--registry-listen", &registry],
+        &[],
+        None,
+    )
+    .ok();
+    assert!(run.stdout.contains(&format!("broker on {listen}")), "{}", run.stdout);
+    // Live tables of the console sinks (Spark's show()).
+    assert!(run.stdout.contains("action|count|") && run.stdout.contains("Batch: "), "{}", run.stdout);
+    let demo = dir.path().join("sluice-demo");
+    let expect = [
+        ("user-events/events_per_action", ".pb"),
+        ("user-events/top_users", ".pb"),
+        ("numbers/prime", ".jsonl"),
+        ("numbers/sqrt", ".jsonl"),
+        ("numbers/square", ".jsonl"),
+        ("transactions/sliding_window_counts", ".jsonl"),
+        ("people/per_person", ".jsonl"),
+        ("campaign-views/views_per_minute", ".parquet"),
+    ];
+    for (sub, ext) in expect {
+        let files = published(&demo.join(sub));
+        let nonempty: Vec<_> = files
+            .iter()
+            .filter(|f| f.to_string_lossy().ends_with(ext) && std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
+            .collect();
+        assert!(
+            !nonempty.is_empty(),
+            "no {ext} results in {sub}: {files:?}\nstdout:\n{}\nstderr:\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+    // Every job read records and wrote rows (the summary).
+    for job in ["user-events", "numbers", "transactions", "people", "campaign-views"] {
+        let line =
+            run.stdout.lines().find(|l| l.trim_start().starts_with(job)).unwrap_or_else(|| panic!("{}", run.stdout));
+        let n: Vec<u64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        assert!(n[0] > 0 && n[1] > 0, "{line}");
+    }
+}
