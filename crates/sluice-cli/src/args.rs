@@ -8,6 +8,7 @@ pub use crate::commands::consume::ConsumeArgs;
 pub use crate::commands::generate::GenerateArgs;
 pub use crate::commands::groups::GroupsArgs;
 pub use crate::commands::produce::ProduceArgs;
+pub use crate::commands::run::RunArgs;
 pub use crate::commands::topics::TopicsArgs;
 
 /// sluice: a Kafka-compatible broker, schema registry and event-time stream processor in one
@@ -42,6 +43,8 @@ pub enum Command {
     Registry(RegistryArgs),
     /// Protobuf schema tools.
     Schemas(SchemasArgs),
+    /// Run a stream job file (jobs/*.toml) against Kafka until Ctrl-C, exactly once.
+    Run(RunArgs),
 }
 
 /// `sluice broker` flags, named after Kafka's broker settings where one exists.

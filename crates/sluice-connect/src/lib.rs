@@ -1,4 +1,5 @@
-//! Sources and sinks: where sluice's rows come from and where records go.
+//! Sources, sinks and the job runtime: where sluice's rows come from, where records go, and
+//! what runs a job between them.
 //!
 //! A producer is a pipeline: a [`source`] fills rows, an [`encode::Encoder`] turns each into
 //! record bytes, the [`kafka::KafkaSink`] sends them and counts deliveries; [`pipeline`]
@@ -12,12 +13,16 @@
 //! - [`pipeline`]: the producer loop and the batched CSV replay.
 //! - [`rng`]: the seeded random number generator behind `--seed`.
 //! - [`civil`]: dates and the timestamp text the seeds write (UTC).
+//! - [`job`]: the job runtime: a job file's plan run against Kafka (consumer thread, decoding,
+//!   static tables, the engine off the reactor, checkpoints with exactly-once commits, the
+//!   transactional Kafka sink).
 //! - [`sink`]: where a job's results and dead letters go, written per checkpoint epoch and
 //!   published when the checkpoint commits: console tables, JSON lines, Parquet (hive-style
 //!   partitions), Protobuf files, dead-letter files; on a local directory or S3.
 
 pub mod civil;
 pub mod encode;
+pub mod job;
 pub mod kafka;
 pub mod pipeline;
 pub mod rng;

@@ -6,6 +6,8 @@
 //!   `protobuf`, `dead_letter`, `jobs` (the seed job files' sinks), `robustness` (proptest),
 //!   `s3` (against moto; `#[ignore]`d here, run by interop/tests/test_sinks.py); `common` holds
 //!   their helpers and the fixed workload.
+//! - `runtime`: the job runtime against a real broker (bounded runs, restarts from checkpoints,
+//!   transactional Kafka sinks, dead letters, registry-framed sources, start-up errors).
 
 mod producers;
 
@@ -18,5 +20,6 @@ mod json;
 mod parquet;
 mod protobuf;
 mod robustness;
+mod runtime;
 mod s3;
 mod staging;

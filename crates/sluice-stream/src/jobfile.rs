@@ -900,7 +900,13 @@ impl Ctx<'_> {
                 ("region", false, "str"),
                 ("allow_http", false, "bool"),
             ],
-            SinkKind::Kafka => &[("topic", true, "str"), ("key", false, "str"), ("format", false, "str")],
+            SinkKind::Kafka => &[
+                ("topic", true, "str"),
+                ("key", false, "str"),
+                ("format", false, "str"),
+                ("proto", false, "str"),
+                ("message", false, "str"),
+            ],
         };
         let mut options = BTreeMap::new();
         for (key, v) in map {

@@ -801,6 +801,18 @@ impl Pipeline {
         self.flush(now);
     }
 
+    /// Fires every query with a processing-time trigger now, whether or not it is due, without
+    /// moving the watermark: the last micro-batch of a run that stops when it has caught up
+    /// (Spark's `Trigger.AvailableNow`). State stays; windows stay open.
+    pub fn fire_triggers(&mut self, now: i64) {
+        for q in &mut self.queries {
+            if matches!(q.trigger, Trigger::ProcessingTime { .. }) {
+                q.fire();
+            }
+        }
+        self.flush(now);
+    }
+
     /// A watermark from outside the source (e.g. the minimum over the instances of a scaled-out
     /// job): moves the watermark to at least `watermark`, closing what it passes.
     pub fn handle_watermark(&mut self, watermark: i64, now: i64) {

@@ -469,3 +469,48 @@ kind = "console"
     let names: Vec<&str> = p.result_schema(0).unwrap().fields.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["number", "next"]);
 }
+
+/// `fire_triggers` emits what a due processing-time trigger would, early, and leaves the
+/// watermark and open windows alone.
+#[test]
+fn fire_triggers_is_an_early_trigger_that_closes_nothing() {
+    let plan = plan(
+        r#"
+name = "f"
+[source]
+topic = "t"
+format = { kind = "json", schema = "k string, t timestamp" }
+event_time = "t"
+watermark = "1 s"
+[[query]]
+name = "q"
+output_mode = "update"
+trigger = "1 hour"
+[[query.step]]
+window = { type = "tumbling", size = "10 s" }
+group_by = ["k"]
+aggregates = ["count(*) AS n"]
+[[query.sink]]
+kind = "console"
+"#,
+    );
+    let mut p = pipeline(&plan);
+    p.handle_tick(0);
+    drain(&mut p);
+    p.process_batch(
+        &[rec(0, 0, 0, vec![Value::from("a"), ts(1_000)]), rec(0, 1, 0, vec![Value::from("a"), ts(2_000)])],
+        1,
+    );
+    assert!(rows_of(&drain(&mut p), 0).is_empty(), "the hourly trigger is not due");
+    let wm = p.watermark();
+    p.fire_triggers(2);
+    let rows = rows_of(&drain(&mut p), 0);
+    assert_eq!(rows, vec![Row::new(vec![ts(0), ts(10_000), Value::from("a"), Value::Int(2)])]);
+    assert_eq!(p.watermark(), wm);
+    p.fire_triggers(3);
+    assert!(rows_of(&drain(&mut p), 0).is_empty(), "update mode: nothing changed since");
+    // The window is still open: a record for it still counts.
+    p.process_batch(&[rec(0, 2, 0, vec![Value::from("a"), ts(3_000)])], 4);
+    p.fire_triggers(5);
+    assert_eq!(rows_of(&drain(&mut p), 0), vec![Row::new(vec![ts(0), ts(10_000), Value::from("a"), Value::Int(3)])]);
+}

@@ -6,6 +6,7 @@ pub(crate) mod generate;
 pub(crate) mod groups;
 pub(crate) mod produce;
 mod registry;
+pub(crate) mod run;
 mod schemas;
 pub(crate) mod topics;
 
@@ -22,6 +23,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
         Command::Groups(args) => groups::run(args).await,
         Command::Registry(args) => registry::run(args).await,
         Command::Schemas(args) => schemas::run(args).await,
+        Command::Run(args) => run::run(args).await,
     }
 }
 

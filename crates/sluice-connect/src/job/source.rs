@@ -1,0 +1,532 @@
+//! The Kafka source: a librdkafka consumer in the job's group, polled on a thread of its own
+//! so that the engine's work never stalls fetching (as rust-rdkafka's
+//! `asynchronous_processing` example keeps CPU work off the polling loop).
+//!
+//! - `isolation.level=read_committed`: only committed transactions are read.
+//! - Offsets are the job's: auto commit is off; the runtime commits after each checkpoint (or
+//!   inside its Kafka transaction). On assignment a partition starts where this process last
+//!   delivered it, else at the checkpoint's offset, else at the group's committed offset, else
+//!   at `starting_offsets` (`auto.offset.reset`).
+//! - Static membership (`group.instance.id` = `sluice-<job>-<instance>`): a restarted instance
+//!   takes its partitions back at once instead of waiting for the dead one's session to end.
+//! - Records are handed to the runtime in batches (up to `max_records`, or what arrived within
+//!   `linger`), their values copied into one buffer per batch.
+//! - Assignments, revocations and batches reach the runtime in one channel, in the order they
+//!   happened: a batch polled before a revocation arrives before it.
+
+use super::JobError;
+use crate::kafka::ClientSettings;
+use rdkafka::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
+use sluice_stream::plan::StartingOffsets;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// The prefix of the metadata the runtime commits with offsets: `sluice epoch=<n>`.
+pub const EPOCH_METADATA: &str = "sluice epoch=";
+
+/// Records polled together, their values in one buffer.
+#[derive(Debug, Default)]
+pub struct RawBatch {
+    data: Vec<u8>,
+    records: Vec<RawRecord>,
+}
+
+/// One record of a [`RawBatch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawRecord {
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Kafka timestamp (ms).
+    pub timestamp: i64,
+    /// The value's range in the batch buffer; `None` for a tombstone.
+    value: Option<(u32, u32)>,
+}
+
+impl RawBatch {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The `i`th record.
+    pub fn record(&self, i: usize) -> RawRecord {
+        self.records[i]
+    }
+
+    /// The `i`th record's value.
+    pub fn value(&self, i: usize) -> Option<&[u8]> {
+        let (a, b) = self.records.get(i)?.value?;
+        self.data.get(a as usize..b as usize)
+    }
+
+    /// Appends a record.
+    pub fn push(&mut self, partition: i32, offset: i64, timestamp: i64, value: Option<&[u8]>) {
+        let value = value.map(|v| {
+            let start = self.data.len();
+            self.data.extend_from_slice(v);
+            (start as u32, self.data.len() as u32)
+        });
+        self.records.push(RawRecord { partition, offset, timestamp, value });
+    }
+
+    fn bytes(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// What the source tells the runtime.
+#[derive(Debug)]
+pub enum SourceEvent {
+    /// The group gave this instance these partitions (the whole assignment).
+    Assigned(Vec<i32>),
+    /// The group took these partitions away.
+    Revoked(Vec<i32>),
+    /// Records.
+    Records(RawBatch),
+    /// Every assigned partition has been read to its end.
+    CaughtUp,
+    /// The source cannot go on.
+    Fatal(String),
+}
+
+/// How the source reads.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// The topic.
+    pub topic: String,
+    /// The consumer group.
+    pub group: String,
+    /// `group.instance.id` (static membership).
+    pub instance_id: String,
+    /// Client settings: bootstrap servers and `-X` overrides.
+    pub settings: ClientSettings,
+    /// Where to start without a checkpoint or committed offset.
+    pub starting: StartingOffsets,
+    /// Most records per batch.
+    pub max_records: usize,
+    /// Most time to wait for a batch to fill.
+    pub linger: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    /// Per partition, the next offset to hand to the runtime.
+    positions: Mutex<BTreeMap<i32, i64>>,
+    /// Per partition, the last stable offset the broker reported (statistics).
+    stable: Mutex<BTreeMap<i32, i64>>,
+    /// The current assignment.
+    assigned: Mutex<Vec<i32>>,
+    /// Records polled but not yet handed over.
+    pending: Mutex<RawBatch>,
+    /// The last error librdkafka reported.
+    last_error: Mutex<Option<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The consumer's context: rebalances with the runtime's start offsets, statistics for lag,
+/// librdkafka's logs at debug level.
+struct SourceContext {
+    topic: String,
+    shared: Arc<Shared>,
+    events: mpsc::Sender<SourceEvent>,
+}
+
+impl SourceContext {
+    /// Sends an event in order. librdkafka runs callbacks on the thread that polls: the
+    /// source's thread (blocking send: the runtime must take events in order) or, while the
+    /// consumer is dropped, whichever thread drops it (never blocking there).
+    fn send(&self, event: SourceEvent) {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = self.events.try_send(event);
+        } else {
+            let _ = self.events.blocking_send(event);
+        }
+    }
+
+    fn flush_pending(&self) {
+        let batch = std::mem::take(&mut *lock(&self.shared.pending));
+        if !batch.is_empty() {
+            self.send(SourceEvent::Records(batch));
+        }
+    }
+
+    fn partitions(&self, tpl: &TopicPartitionList) -> Vec<i32> {
+        let mut p: Vec<i32> = tpl.elements_for_topic(&self.topic).iter().map(|e| e.partition()).collect();
+        p.sort_unstable();
+        p
+    }
+}
+
+impl ClientContext for SourceContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        tracing::debug!(target: "librdkafka", ?level, "{fac}: {message}");
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(target: "librdkafka", "error: {error}: {reason}");
+        *lock(&self.shared.last_error) = Some(reason.to_string());
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        if let Some(t) = statistics.topics.get(&self.topic) {
+            let mut stable = lock(&self.shared.stable);
+            for (p, s) in &t.partitions {
+                if *p >= 0 && s.ls_offset >= 0 {
+                    stable.insert(*p, s.ls_offset);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let parts = self.partitions(tpl);
+                {
+                    let positions = lock(&self.shared.positions);
+                    for &p in &parts {
+                        if let Some(&o) = positions.get(&p) {
+                            let _ = tpl.set_partition_offset(&self.topic, p, Offset::Offset(o));
+                        }
+                    }
+                }
+                if let Err(e) = consumer.assign(tpl) {
+                    self.send(SourceEvent::Fatal(format!("cannot take the assigned partitions: {e}")));
+                    return;
+                }
+                tracing::info!(topic = %self.topic, partitions = ?parts, "partitions assigned");
+                *lock(&self.shared.assigned) = parts.clone();
+                self.flush_pending();
+                self.send(SourceEvent::Assigned(parts));
+            }
+            _ => {
+                if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
+                    tracing::warn!("rebalance error: {}", RDKafkaErrorCode::from(err));
+                }
+                let parts = self.partitions(tpl);
+                // Records polled before the revocation go first.
+                self.flush_pending();
+                lock(&self.shared.assigned).clear();
+                let _ = consumer.unassign();
+                tracing::info!(topic = %self.topic, partitions = ?parts, "partitions revoked");
+                self.send(SourceEvent::Revoked(parts));
+            }
+        }
+    }
+}
+
+/// The Kafka source of one job.
+pub struct KafkaSource {
+    consumer: Arc<BaseConsumer<SourceContext>>,
+    shared: Arc<Shared>,
+    config: SourceConfig,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    events: Option<mpsc::Receiver<SourceEvent>>,
+}
+
+impl std::fmt::Debug for KafkaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSource").field("topic", &self.config.topic).field("group", &self.config.group).finish()
+    }
+}
+
+impl KafkaSource {
+    /// Creates the consumer (not subscribed yet).
+    pub fn create(config: SourceConfig) -> Result<KafkaSource, JobError> {
+        let mut s = config.settings.clone();
+        for (k, v) in [
+            ("group.id", config.group.as_str()),
+            ("group.instance.id", config.instance_id.as_str()),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("isolation.level", "read_committed"),
+            ("enable.partition.eof", "true"),
+            ("statistics.interval.ms", "1000"),
+            ("session.timeout.ms", "10000"),
+            ("heartbeat.interval.ms", "1000"),
+            (
+                "auto.offset.reset",
+                match config.starting {
+                    StartingOffsets::Earliest => "earliest",
+                    StartingOffsets::Latest => "latest",
+                },
+            ),
+        ] {
+            if config.settings.get(k).is_none() {
+                s.set(k, v);
+            }
+        }
+        if s.get("client.id").is_none_or(|c| c == "sluice") {
+            s.set("client.id", &config.instance_id);
+        }
+        let (tx, rx) = mpsc::channel(4);
+        let shared = Arc::new(Shared::default());
+        let context = SourceContext { topic: config.topic.clone(), shared: shared.clone(), events: tx };
+        let consumer: BaseConsumer<SourceContext> =
+            s.client_config().create_with_context(context).map_err(|e| JobError::Kafka {
+                what: format!("the consumer of topic {}", config.topic),
+                message: e.to_string(),
+                fix: "check the -X key=value settings against librdkafka's CONFIGURATION.md".into(),
+            })?;
+        Ok(KafkaSource {
+            consumer: Arc::new(consumer),
+            shared,
+            config,
+            stop: Arc::new(AtomicBool::new(false)),
+            thread: None,
+            events: Some(rx),
+        })
+    }
+
+    /// The group's committed offsets (and their metadata) for `partitions`.
+    pub async fn committed(&self, partitions: &[i32]) -> Result<BTreeMap<i32, (i64, String)>, JobError> {
+        if partitions.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for &p in partitions {
+            tpl.add_partition(&self.config.topic, p);
+        }
+        let consumer = self.consumer.clone();
+        let topic = self.config.topic.clone();
+        let group = self.config.group.clone();
+        let got = tokio::task::spawn_blocking(move || consumer.committed_offsets(tpl, Duration::from_secs(30)))
+            .await
+            .map_err(|e| JobError::internal(format!("the offset fetch task failed: {e}")))?
+            .map_err(|e| JobError::Kafka {
+                what: format!("the committed offsets of group {group} on topic {topic}"),
+                message: e.to_string(),
+                fix: "check that the broker is up (--bootstrap-servers)".into(),
+            })?;
+        let mut out = BTreeMap::new();
+        for e in got.elements_for_topic(&self.config.topic) {
+            if let Offset::Offset(o) = e.offset() {
+                // rdkafka panics on metadata that is not UTF-8 (another client may have
+                // committed any bytes): such metadata is not ours.
+                let meta = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.metadata().to_string()))
+                    .unwrap_or_default();
+                out.insert(e.partition(), (o, meta));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Commits `offsets` to the group with the epoch in their metadata (the plain commit made
+    /// after a checkpoint when no Kafka transaction carries the offsets).
+    pub async fn commit(&self, offsets: &BTreeMap<i32, i64>, epoch: u64) -> Result<(), JobError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let tpl = offsets_tpl(&self.config.topic, offsets, epoch);
+        let consumer = self.consumer.clone();
+        tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
+            .await
+            .map_err(|e| JobError::internal(format!("the commit task failed: {e}")))?
+            .map_err(|e| JobError::Kafka {
+                what: format!("the offsets commit of group {}", self.config.group),
+                message: e.to_string(),
+                fix: "another process may be using the group; give each job its own `group`".into(),
+            })
+    }
+
+    /// The group metadata a transactional producer needs to commit offsets for this group.
+    pub fn group_metadata(&self) -> Option<rdkafka::consumer::ConsumerGroupMetadata> {
+        self.consumer.group_metadata()
+    }
+
+    /// Per partition, records after the position this process has delivered up to (from the
+    /// broker's last stable offsets, refreshed every second).
+    pub fn lag(&self, processed: &BTreeMap<i32, i64>) -> Option<i64> {
+        let stable = lock(&self.shared.stable);
+        let assigned = lock(&self.shared.assigned);
+        if stable.is_empty() {
+            return None;
+        }
+        Some(
+            assigned
+                .iter()
+                .filter_map(|p| Some((stable.get(p)? - processed.get(p).copied().unwrap_or(0)).max(0)))
+                .sum(),
+        )
+    }
+
+    /// The last error librdkafka reported (for status and messages).
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.shared.last_error).clone()
+    }
+
+    /// Subscribes and starts polling. `positions` are where to resume each partition (the
+    /// checkpoint's offsets). Events come from [`KafkaSource::events`].
+    pub fn start(&mut self, positions: &BTreeMap<i32, i64>) -> Result<(), JobError> {
+        lock(&self.shared.positions).clone_from(positions);
+        self.consumer.subscribe(&[&self.config.topic]).map_err(|e| JobError::Kafka {
+            what: format!("the subscription to topic {}", self.config.topic),
+            message: e.to_string(),
+            fix: "check the topic name".into(),
+        })?;
+        let consumer = self.consumer.clone();
+        let shared = self.shared.clone();
+        let stop = self.stop.clone();
+        let config = self.config.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("source-{}", config.topic))
+            .spawn(move || poll_loop(&consumer, &shared, &stop, &config))
+            .map_err(|e| JobError::internal(format!("cannot start the source thread: {e}")))?;
+        self.thread = Some(thread);
+        Ok(())
+    }
+
+    /// The event channel (taken once).
+    pub fn events(&mut self) -> Option<mpsc::Receiver<SourceEvent>> {
+        self.events.take()
+    }
+
+    /// Stops polling and leaves the subscription (waits for the thread).
+    pub async fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        // The last reference goes on a blocking thread: dropping a consumer closes it, which
+        // polls and may run callbacks.
+        let consumer = self.consumer.clone();
+        drop(self);
+        let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+    }
+}
+
+impl Drop for KafkaSource {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Offsets with the epoch as metadata.
+pub fn offsets_tpl(topic: &str, offsets: &BTreeMap<i32, i64>, epoch: u64) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    let meta = format!("{EPOCH_METADATA}{epoch}");
+    for (&p, &o) in offsets {
+        let mut e = tpl.add_partition(topic, p);
+        let _ = e.set_offset(Offset::Offset(o));
+        e.set_metadata(meta.as_str());
+    }
+    tpl
+}
+
+fn poll_loop(consumer: &BaseConsumer<SourceContext>, shared: &Shared, stop: &AtomicBool, config: &SourceConfig) {
+    let ctx = consumer.context().clone();
+    let mut started: Option<Instant> = None;
+    let mut at_end: BTreeSet<i32> = BTreeSet::new();
+    let mut caught_up_sent = false;
+    let mut topic_warned = false;
+    const MAX_BYTES: usize = 16 << 20;
+    while !stop.load(Ordering::Relaxed) {
+        let timeout = match started {
+            None => Duration::from_millis(100),
+            Some(s) => config.linger.saturating_sub(s.elapsed()),
+        };
+        match consumer.poll(timeout) {
+            None => {}
+            Some(Ok(m)) => {
+                let p = m.partition();
+                let o = m.offset();
+                let ts = m.timestamp().to_millis().unwrap_or(-1);
+                {
+                    let mut pending = lock(&shared.pending);
+                    pending.push(p, o, ts, m.payload());
+                }
+                lock(&shared.positions).insert(p, o + 1);
+                at_end.remove(&p);
+                caught_up_sent = false;
+                started.get_or_insert_with(Instant::now);
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+                let assigned = lock(&shared.assigned).clone();
+                if !caught_up_sent && !assigned.is_empty() && assigned.iter().all(|a| at_end.contains(a)) {
+                    ctx.flush_pending();
+                    started = None;
+                    ctx.send(SourceEvent::CaughtUp);
+                    caught_up_sent = true;
+                }
+            }
+            Some(Err(e)) => {
+                let unknown = matches!(
+                    e.rdkafka_error_code(),
+                    Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic)
+                );
+                if unknown {
+                    if !topic_warned {
+                        tracing::warn!(topic = %config.topic, "topic {} does not exist yet; waiting for it", config.topic);
+                        topic_warned = true;
+                    }
+                } else if matches!(e, KafkaError::MessageConsumptionFatal(_)) {
+                    ctx.send(SourceEvent::Fatal(format!("reading topic {}: {e}", config.topic)));
+                    return;
+                } else {
+                    tracing::debug!(topic = %config.topic, "consumer error: {e}");
+                }
+            }
+        }
+        let full = {
+            let pending = lock(&shared.pending);
+            pending.len() >= config.max_records || pending.bytes() >= MAX_BYTES
+        };
+        if full || started.is_some_and(|s| s.elapsed() >= config.linger) {
+            ctx.flush_pending();
+            started = None;
+        }
+    }
+    consumer.unsubscribe();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_keep_values_apart() {
+        let mut b = RawBatch::default();
+        b.push(0, 5, 10, Some(b"abc"));
+        b.push(1, 7, 11, None);
+        b.push(0, 6, 12, Some(b""));
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.value(0), Some(&b"abc"[..]));
+        assert_eq!(b.value(1), None);
+        assert_eq!(b.value(2), Some(&b""[..]));
+        assert_eq!(b.value(3), None);
+        assert_eq!(b.record(1).offset, 7);
+    }
+
+    #[test]
+    fn epoch_metadata_goes_with_offsets() {
+        let tpl = offsets_tpl("t", &BTreeMap::from([(0, 10), (2, 7)]), 4);
+        let e = tpl.elements();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[1].offset(), Offset::Offset(7));
+        assert_eq!(e[0].metadata(), "sluice epoch=4");
+    }
+}
