@@ -9,7 +9,8 @@ on the same topics of one sluice broker, in one run.
 Settings (environment): UE_EVENTS (3,000,000), TX_EVENTS (3,000,000), RUNS per engine (2),
 LATENCY_SECONDS (60), LATENCY_RATE events/s (2,000), LATENCY_SPEEDUP (10), LATENCY_CHECKPOINT
 (sluice's checkpoint interval in the latency run, "1 second"), ENGINES ("sluice,spark"),
-SLUICE_BIN (default: target/release/sluice of this checkout, built if missing).
+SLUICE_BIN (default: target/release/sluice of this checkout, built if missing), SLUICE_RUN_ARGS
+(extra arguments of every `sluice run`, e.g. "-X fetch.queue.backoff.ms=10"; default none).
 
 The broker: `sluice broker` started by interop/kafka_server.py, on the same 2 cores as the
 engines (its CPU time per engine run is printed apart, not counted as the engine's).
@@ -91,6 +92,8 @@ LATENCY_RATE = int(os.environ.get("LATENCY_RATE", "2000"))
 LATENCY_SPEEDUP = float(os.environ.get("LATENCY_SPEEDUP", "10"))
 LATENCY_CHECKPOINT = os.environ.get("LATENCY_CHECKPOINT", "1 second")
 WARMUP = 5.0
+# extra arguments of every `sluice run`, e.g. "-X fetch.queue.backoff.ms=10"
+SLUICE_RUN_ARGS = os.environ.get("SLUICE_RUN_ARGS", "").split()
 ENGINES = [e.strip() for e in os.environ.get("ENGINES", "sluice,spark").split(",") if e.strip()]
 SPARK_PY = HERE / ".venv" / "bin" / "python"
 SPARK_JOBS = HERE / "spark" / "spark_jobs.py"
@@ -327,7 +330,7 @@ def run_sluice(sluice: Path, bootstrap: str, job: Path, broker_pid: int, log_pat
     b0 = cpu_of(broker_pid)
     t0 = time.monotonic()
     with open(log_path, "ab") as out:
-        proc = subprocess.Popen([str(sluice), "run", str(job), "-b", bootstrap, "--quiet", *extra],
+        proc = subprocess.Popen([str(sluice), "run", str(job), "-b", bootstrap, "--quiet", *SLUICE_RUN_ARGS, *extra],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=job.parent)
         try:
             _, status, ru = os.wait4(proc.pid, 0)
@@ -532,6 +535,7 @@ def main() -> int:
     b = server.bootstrap
     table: list[tuple] = []  # (job, engine, events/s, events/s/core, cpu s, wall s, broker cpu s, load)
     lat_rows: list[tuple] = []
+    notes: list[str] = []
     try:
         sinks = {}
         for e in engines:
@@ -574,7 +578,10 @@ def main() -> int:
                     cpu = run["jvm_cpu"] + run["py_cpu"]
                     label = "spark (run 0, fresh JVM)" if run["run"] == 0 else f"spark (run {run['run']}, warm)"
                     table.append((job, label, n / run["wall"], n / cpu, cpu, run["wall"], None, ld))
-                log(f"   spark {job}: decoder {s['session']['decoder']}, session start "
+                dec = f"UserEvent decoder {s['session']['decoder']}, " if s["session"]["decoder"] else ""
+                if s["session"]["decoder"]:
+                    notes.append(f"Spark {s['session']['spark']} decoded UserEvent with {s['session']['decoder']}")
+                log(f"   spark {job}: {dec}session start "
                     f"{s['session']['seconds']:.1f}s, runs {[round(r['wall'], 1) for r in s['runs']]}s, results right")
                 table.append((job, "spark cold (session start + run 0)", n / s["cold"]["wall"],
                               n / s["cold"]["cpu"], s["cold"]["cpu"], s["cold"]["wall"], s["broker_cpu"], ld))
@@ -590,7 +597,7 @@ def main() -> int:
             holder = {}
 
             def start_sluice():
-                holder["p"] = subprocess.Popen([str(sluice_bin), "run", str(path), "-b", b, "--quiet"],
+                holder["p"] = subprocess.Popen([str(sluice_bin), "run", str(path), "-b", b, "--quiet", *SLUICE_RUN_ARGS],
                                                stdout=open(workdir / "sluice-latency.log", "ab"),
                                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir)
 
@@ -645,11 +652,14 @@ def main() -> int:
 
     print()
     print(f"stream benchmark {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs; "
-          f"throughput over pre-filled topics, results checked")
+          f"throughput over pre-filled topics, results checked"
+          + (f"; sluice run {' '.join(SLUICE_RUN_ARGS)}" if SLUICE_RUN_ARGS else ""))
     print(f"{'job':13} {'engine':34} {'events/s':>11} {'events/s/core':>14} {'CPU s':>7} {'wall s':>7} "
           f"{'broker CPU s':>12}  load (1/5/15 min)")
     for job, eng, eps, epc, cpu, wall, bcpu, ld in table:
         print(f"{job:13} {eng:34} {fmt(eps):>11} {fmt(epc):>14} {cpu:7.2f} {wall:7.2f} {fmt(bcpu, '.2f'):>12}  {ld}")
+    for n in notes:
+        print(n)
     print()
     for job in ("user-events", "transactions"):
         sl = [r for r in table if r[0] == job and r[1].startswith("sluice")]
