@@ -267,6 +267,11 @@ impl KafkaSource {
             ("statistics.interval.ms", "1000"),
             ("session.timeout.ms", "10000"),
             ("heartbeat.interval.ms", "1000"),
+            // librdkafka pauses fetching for fetch.queue.backoff.ms (default 1 s) whenever its
+            // queue holds queued.min.messages (100,000); the engine drains that queue in
+            // milliseconds, so the default left the job idle most of the time on a backlog
+            // (bench/stream: 3M events in 16.8 s instead of 3.4 s at the same CPU).
+            ("fetch.queue.backoff.ms", "10"),
             (
                 "auto.offset.reset",
                 match config.starting {
