@@ -130,8 +130,10 @@ def test_transaction_timeout_aborts_and_fences(bootstrap):
             break
         time.sleep(0.5)
     assert high > 0, "the timed-out transaction was never aborted"
-    with pytest.raises(KafkaException):
+    with pytest.raises(KafkaException) as e:
+        p.produce(topic, value="zombie")
         p.commit_transaction(30)
+    assert e.value.args[0].fatal(), e.value.args[0]
     assert values(bootstrap, topic, "read_committed") == []
     assert values(bootstrap, topic, "read_uncommitted") == ["late"]
 
@@ -276,3 +278,54 @@ def test_java_transactional_copier_survives_sigkill(bootstrap, broker_name):
     assert len(at_kill) == kills, f"only {len(at_kill)} kills happened before the copier finished: {at_kill}"
     assert len(set(at_kill)) >= kills // 2, f"the copier made too little progress between kills: {at_kill}"
     assert_exactly_once(bootstrap, out, [f"record-{i}" for i in range(n)])
+
+
+@pytest.mark.timeout(300)
+def test_transaction_state_survives_a_broker_restart(broker):
+    """Committed, aborted and still-open transactions across a broker restart (SIGKILL for sluice,
+    as a crash; Kafka's own clean restart for Kafka): read_committed readers still skip the aborted
+    records, the transaction left open is aborted when its transactional.id is initialised again,
+    and the old producer is fenced."""
+    topic = create_topic(broker.bootstrap, partitions=2, prefix="txrestart")
+    tid = f"txr-{uuid.uuid4().hex[:8]}"
+    p = txn_producer(broker.bootstrap, tid)
+    p.begin_transaction()
+    for i in range(10):
+        p.produce(topic, key=f"k{i}", value=f"aborted-{i}")
+    p.flush(30)
+    p.abort_transaction(30)
+    p.begin_transaction()
+    for i in range(10):
+        p.produce(topic, key=f"k{i}", value=f"committed-{i}")
+    p.commit_transaction(30)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce(topic, key=f"k{i}", value=f"open-{i}")
+    p.flush(30)  # written, neither committed nor aborted
+
+    if broker.name == "sluice":
+        port = broker.port
+        broker.kill()
+        broker.start(port=port)
+    else:
+        broker.restart()
+    bootstrap = broker.bootstrap
+
+    # A new incarnation of the same transactional.id: initialising it aborts the open
+    # transaction and bumps the epoch.
+    p2 = txn_producer(bootstrap, tid)
+    p2.begin_transaction()
+    for i in range(3):
+        p2.produce(topic, key=f"k{i}", value=f"after-{i}")
+    p2.commit_transaction(30)
+
+    want = sorted([f"committed-{i}" for i in range(10)] + [f"after-{i}" for i in range(3)])
+    assert sorted(values(bootstrap, topic, "read_committed")) == want
+    everything = sorted(values(bootstrap, topic, "read_uncommitted"))
+    assert everything == sorted(want + [f"aborted-{i}" for i in range(10)] + [f"open-{i}" for i in range(5)])
+
+    # The first producer is a zombie now: whatever it does with its old epoch is refused.
+    with pytest.raises(KafkaException) as e:
+        p.produce(topic, value="zombie")
+        p.commit_transaction(30)
+    assert e.value.args[0].fatal(), e.value.args[0]

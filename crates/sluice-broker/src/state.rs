@@ -90,26 +90,46 @@ pub struct PartitionState {
     pub txns: PartitionTxns,
 }
 
+/// What recovery needs to know of a transactional batch or a marker, in log order.
+enum TxnEvent {
+    Data { offset: i64, pid: i64 },
+    Marker { offset: i64, pid: i64, epoch: i16 },
+}
+
 impl PartitionState {
     /// A partition's state around an opened log: producer sequences and transactions are
     /// rebuilt from the batches it holds.
     fn recover(log: PartitionLog) -> Result<Self, StateError> {
         let mut producers = ProducerStates::default();
         let mut txns = PartitionTxns::default();
-        let mut markers = Vec::new();
+        // Transactional batches and markers in log order: a producer's transactions follow one
+        // another, so each marker must close the transaction that the batches before it opened
+        // (a later transaction's start is only known once the earlier one's marker is seen).
+        let mut txn_events = Vec::new();
         log.for_each_header(&mut |h| {
             if h.is_control() {
-                markers.push((h.base_offset, h.producer_id, h.producer_epoch));
+                txn_events.push(TxnEvent::Marker {
+                    offset: h.base_offset,
+                    pid: h.producer_id,
+                    epoch: h.producer_epoch,
+                });
             } else {
                 producers.record(h, h.base_offset);
-                txns.on_append(h, h.base_offset);
+                if h.is_transactional() && h.producer_id >= 0 {
+                    txn_events.push(TxnEvent::Data { offset: h.base_offset, pid: h.producer_id });
+                }
             }
         })?;
-        for (offset, pid, epoch) in markers {
-            let bytes = log.read(offset, 1)?.bytes;
-            if let Some(kind) = sluice_wire::batch::control_type(&bytes) {
-                producers.fence(pid, epoch);
-                txns.on_marker(pid, offset, kind);
+        for event in txn_events {
+            match event {
+                TxnEvent::Data { offset, pid } => txns.on_transactional_data(pid, offset),
+                TxnEvent::Marker { offset, pid, epoch } => {
+                    let bytes = log.read(offset, 1)?.bytes;
+                    if let Some(kind) = sluice_wire::batch::control_type(&bytes) {
+                        producers.fence(pid, epoch);
+                        txns.on_marker(pid, offset, kind);
+                    }
+                }
             }
         }
         Ok(PartitionState { log, producers, txns })
@@ -668,4 +688,46 @@ fn load_topic(
         parts.push(Arc::new(Partition { index: i, state: Mutex::new(PartitionState::recover(log)?) }));
     }
     Ok(Some(Topic { name, id, partitions: RwLock::new(parts), configs: RwLock::new(configs) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::memory::MemoryLog;
+    use crate::txn::partition::AbortedTxn;
+    use sluice_wire::batch::{ControlType, attributes, build, build_marker};
+
+    fn append(log: &mut PartitionLog, mut batch: Vec<u8>) -> i64 {
+        log.append(&mut batch).unwrap().base_offset
+    }
+
+    fn data(log: &mut PartitionLog, pid: i64, seq: i32) -> i64 {
+        append(log, build(0, &[(None, Some(b"v"), 1)], (pid, 0, seq), attributes::TRANSACTIONAL))
+    }
+
+    #[test]
+    fn recovery_replays_one_producers_transactions_in_log_order() {
+        let mut log = PartitionLog::Memory(MemoryLog::new());
+        // Producer 7: an aborted transaction, a committed one, then one left open.
+        let aborted_first = data(&mut log, 7, 0);
+        data(&mut log, 7, 1);
+        let abort_marker = append(&mut log, build_marker(7, 0, ControlType::Abort, 0, 1));
+        data(&mut log, 7, 2);
+        append(&mut log, build_marker(7, 0, ControlType::Commit, 0, 1));
+        let open_first = data(&mut log, 7, 3);
+        data(&mut log, 7, 4);
+        let end = log.log_end_offset();
+
+        let mut state = PartitionState::recover(log).unwrap();
+        assert_eq!(
+            state.txns.aborted_in(0, end),
+            vec![AbortedTxn { producer_id: 7, first_offset: aborted_first, last_offset: abort_marker }]
+        );
+        assert!(state.txns.is_open(7));
+        assert_eq!(state.txns.last_stable_offset(end), open_first, "the open transaction holds back the LSO");
+        // Aborting it after the restart lists it for read_committed readers.
+        state.txns.on_marker(7, end, ControlType::Abort);
+        assert_eq!(state.txns.aborted_in(open_first, end + 1).len(), 1);
+        assert_eq!(state.txns.aborted_in(open_first, end + 1)[0].first_offset, open_first);
+    }
 }

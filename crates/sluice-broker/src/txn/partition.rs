@@ -30,8 +30,13 @@ impl PartitionTxns {
     /// transaction.
     pub fn on_append(&mut self, h: &BatchHeader, base_offset: i64) {
         if h.is_transactional() && !h.is_control() && h.producer_id >= 0 {
-            self.ongoing.entry(h.producer_id).or_insert(base_offset);
+            self.on_transactional_data(h.producer_id, base_offset);
         }
+    }
+
+    /// Notes a transactional data batch of `producer_id` at `offset`.
+    pub fn on_transactional_data(&mut self, producer_id: i64, offset: i64) {
+        self.ongoing.entry(producer_id).or_insert(offset);
     }
 
     /// Notes a marker at `offset`: the producer's transaction ends here.
