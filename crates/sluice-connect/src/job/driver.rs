@@ -62,6 +62,9 @@ pub struct JobConfig {
     pub s3: S3Options,
     /// Where console sinks print.
     pub console: ConsoleOut,
+    /// Console banners name the job and query, not only the batch (`sluice demo`, where five
+    /// jobs print to one terminal).
+    pub console_heading: bool,
     /// What to do at the end of the input.
     pub end: EndOfInput,
     /// Most records handed to the engine at once.
@@ -91,6 +94,7 @@ impl JobConfig {
             instance: 0,
             s3: S3Options::from_env(),
             console: ConsoleOut::Stdout,
+            console_heading: false,
             end: EndOfInput::Never,
             max_batch: 10_000,
             batch_linger: Duration::from_millis(5),
@@ -315,6 +319,7 @@ impl Runtime {
                         s3: config.s3.clone(),
                         instance: instance_tag.clone(),
                         console: config.console.clone(),
+                        console_heading: config.console_heading,
                     };
                     qs.files.push(build_sink(s, &ctx)?);
                 }
@@ -335,6 +340,7 @@ impl Runtime {
                     s3: config.s3.clone(),
                     instance: instance_tag.clone(),
                     console: config.console.clone(),
+                    console_heading: config.console_heading,
                 };
                 DeadLetterOut::File(build_dead_letter_sink(d, &ctx, &plan.source.topic)?)
             }
