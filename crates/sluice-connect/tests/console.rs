@@ -57,3 +57,19 @@ async fn built_from_a_plan_with_its_options() {
     let e = build_sink(&plan(SinkKind::Console, &[("path", OptionValue::Str("x".into()))]), &ctx).err().unwrap();
     assert!(e.to_string().contains("unknown option for a console sink"), "{e}");
 }
+
+#[tokio::test]
+async fn heading_names_job_query_batch_and_epoch() {
+    let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let mut ctx = SinkContext::new("user-events", "top_users", scenario::users_schema());
+    ctx.console = ConsoleOut::Writer(buf.clone());
+    ctx.console_heading = true;
+    let mut s = build_sink(&plan(SinkKind::Console, &[]), &ctx).unwrap();
+    s.recover(None).await.unwrap();
+    s.write(7, batch(0, 3, scenario::users_rows(1))).await.unwrap();
+    let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    let title = "Job: user-events | Query: top_users | Batch: 3 | Epoch: 7";
+    let bar = "-".repeat(title.len());
+    assert!(text.starts_with(&format!("{bar}\n{title}\n{bar}\n+------+")), "{text}");
+    assert!(text.contains("| user1|     112.5|\n"), "{text}");
+}

@@ -621,6 +621,21 @@ impl Pipeline {
         self.queries.iter().filter_map(|q| q.agg.as_ref()).map(AggregateOp::state_entries).sum()
     }
 
+    /// Whether a query keeps keyed state (an aggregate step): such state is keyed by group key,
+    /// not by source partition, so it cannot follow a partition to another instance.
+    pub fn is_stateful(&self) -> bool {
+        self.queries.iter().any(|q| q.agg.is_some())
+    }
+
+    /// Forgets the offsets of partitions the group gave to another instance, so that later
+    /// checkpoints (and the offsets they commit to the group) do not carry this instance's stale
+    /// positions over the new owner's progress.
+    pub fn release_partitions(&mut self, partitions: &[i32]) {
+        for p in partitions {
+            self.offsets.remove(p);
+        }
+    }
+
     /// Declares the source partitions this instance reads (see [`WatermarkTracker::assign`]).
     pub fn assign_partitions(&mut self, partitions: &[i32], now: i64) {
         self.tracker.assign(partitions, now);

@@ -151,8 +151,14 @@ pub fn show(schema: &RowSchema, rows: &[Row], opts: &ShowOptions) -> String {
 /// The block Spark's console sink prints for one micro-batch: a dashed banner with the batch
 /// number, then the table.
 pub fn console_batch(batch: u64, schema: &RowSchema, rows: &[Row], opts: &ShowOptions) -> String {
-    let bar = "-".repeat(43);
-    format!("{bar}\nBatch: {batch}\n{bar}\n{}\n", show(schema, rows, opts))
+    console_titled(&format!("Batch: {batch}"), schema, rows, opts)
+}
+
+/// [`console_batch`] with another banner line, e.g. one naming the job and query when several
+/// queries print to one terminal (`sluice demo`).
+pub fn console_titled(title: &str, schema: &RowSchema, rows: &[Row], opts: &ShowOptions) -> String {
+    let bar = "-".repeat(title.chars().count().max(43));
+    format!("{bar}\n{title}\n{bar}\n{}\n", show(schema, rows, opts))
 }
 
 #[cfg(test)]

@@ -227,6 +227,7 @@ async fn run_pipelines(
         config.registry_url = Some(registry_url.to_string());
         config.s3 = S3Options::default();
         config.flush_on_stop = true;
+        config.console_heading = true;
         if args.quiet {
             config.console = sluice_connect::sink::console::ConsoleOut::Writer(std::sync::Arc::new(
                 std::sync::Mutex::new(std::io::sink()),

@@ -62,6 +62,9 @@ pub struct JobConfig {
     pub s3: S3Options,
     /// Where console sinks print.
     pub console: ConsoleOut,
+    /// Console banners name the job and query, not only the batch (`sluice demo`, where five
+    /// jobs print to one terminal).
+    pub console_heading: bool,
     /// What to do at the end of the input.
     pub end: EndOfInput,
     /// Most records handed to the engine at once.
@@ -91,6 +94,7 @@ impl JobConfig {
             instance: 0,
             s3: S3Options::from_env(),
             console: ConsoleOut::Stdout,
+            console_heading: false,
             end: EndOfInput::Never,
             max_batch: 10_000,
             batch_linger: Duration::from_millis(5),
@@ -296,6 +300,20 @@ impl Runtime {
         }
         let input = decoder.input_schema().clone();
         let fresh = Pipeline::new(plan, input.clone(), &tables).map_err(|e| JobError::Plan(e.to_string()))?;
+        if config.instance > 0 && fresh.is_stateful() {
+            return Err(JobError::Config {
+                file: file.to_string(),
+                field: "query".into(),
+                message: format!(
+                    "instance {} of job {}: its aggregates keep state keyed by group key, which cannot \
+                     follow a partition to another instance yet (the repartition stage is not written)",
+                    config.instance, plan.name
+                ),
+                fix: "run one instance of a job with aggregate steps (--instance-id 0); jobs without \
+                      aggregates (such as jobs/numbers.toml) scale out"
+                    .into(),
+            });
+        }
 
         // Sinks.
         let instance_tag = (config.instance > 0).then(|| format!("i{}", config.instance));
@@ -315,6 +333,7 @@ impl Runtime {
                         s3: config.s3.clone(),
                         instance: instance_tag.clone(),
                         console: config.console.clone(),
+                        console_heading: config.console_heading,
                     };
                     qs.files.push(build_sink(s, &ctx)?);
                 }
@@ -335,6 +354,7 @@ impl Runtime {
                     s3: config.s3.clone(),
                     instance: instance_tag.clone(),
                     console: config.console.clone(),
+                    console_heading: config.console_heading,
                 };
                 DeadLetterOut::File(build_dead_letter_sink(d, &ctx, &plan.source.topic)?)
             }
@@ -478,8 +498,21 @@ impl Runtime {
                         self.engine()?.pipeline.assign_partitions(&parts, now_ms());
                         self.status.update(|s| s.partitions = parts);
                     }
-                    Some(SourceEvent::Revoked(_)) => {
-                        self.status.update(|s| s.partitions.clear());
+                    Some(SourceEvent::Revoked(parts, ack)) => {
+                        // Hand the partitions over at a checkpoint: the output of everything
+                        // read from them is published and their offsets are committed to the
+                        // group before the next owner reads them (it starts at the group's
+                        // offsets). Then forget them, so later checkpoints do not commit stale
+                        // offsets over the next owner's.
+                        let done = self.checkpoint().await;
+                        if done.is_ok() {
+                            self.engine()?.pipeline.release_partitions(&parts);
+                        }
+                        if let Some(ack) = ack {
+                            let _ = ack.send(());
+                        }
+                        done?;
+                        self.status.update(|s| s.partitions.retain(|p| !parts.contains(p)));
                     }
                     Some(SourceEvent::CaughtUp) => {
                         self.status.update(|s| s.caught_up = true);

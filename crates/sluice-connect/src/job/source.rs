@@ -91,13 +91,18 @@ impl RawBatch {
     }
 }
 
+/// Longest a revocation waits for the runtime's checkpoint before the partitions go anyway.
+pub const HANDOFF_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// What the source tells the runtime.
 #[derive(Debug)]
 pub enum SourceEvent {
     /// The group gave this instance these partitions (the whole assignment).
     Assigned(Vec<i32>),
-    /// The group took these partitions away.
-    Revoked(Vec<i32>),
+    /// The group takes these partitions away. The group's rebalance waits (up to
+    /// [`HANDOFF_TIMEOUT`]) until the runtime answers on the channel: it checkpoints first, so
+    /// that the next owner starts where this instance's published output ends.
+    Revoked(Vec<i32>, Option<std::sync::mpsc::SyncSender<()>>),
     /// Records.
     Records(RawBatch),
     /// Every assigned partition has been read to its end.
@@ -204,10 +209,18 @@ impl ConsumerContext for SourceContext {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let parts = self.partitions(tpl);
+                // A partition starts at the furthest of where this process left it (delivered,
+                // or its checkpoint) and the group's committed offset: another instance may
+                // have owned it since (scale-out), and offsets only move forward.
+                let committed = committed_of(consumer, &self.topic, &parts);
                 {
                     let positions = lock(&self.shared.positions);
                     for &p in &parts {
-                        if let Some(&o) = positions.get(&p) {
+                        let start = match (positions.get(&p).copied(), committed.get(&p).copied()) {
+                            (Some(a), Some(b)) => Some(a.max(b)),
+                            (a, b) => a.or(b),
+                        };
+                        if let Some(o) = start {
                             let _ = tpl.set_partition_offset(&self.topic, p, Offset::Offset(o));
                         }
                     }
@@ -229,9 +242,25 @@ impl ConsumerContext for SourceContext {
                 // Records polled before the revocation go first.
                 self.flush_pending();
                 lock(&self.shared.assigned).clear();
-                let _ = consumer.unassign();
                 tracing::info!(topic = %self.topic, partitions = ?parts, "partitions revoked");
-                self.send(SourceEvent::Revoked(parts));
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    // The consumer is being closed (the job is stopping): nobody to wait for.
+                    self.send(SourceEvent::Revoked(parts.clone(), None));
+                } else {
+                    // The source thread: hold the rebalance until the runtime has checkpointed.
+                    let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
+                    self.send(SourceEvent::Revoked(parts.clone(), Some(ack_tx)));
+                    if ack_rx.recv_timeout(HANDOFF_TIMEOUT).is_err() {
+                        tracing::warn!(topic = %self.topic, partitions = ?parts, "partitions handed over without a checkpoint");
+                    }
+                }
+                {
+                    let mut positions = lock(&self.shared.positions);
+                    for p in &parts {
+                        positions.remove(p);
+                    }
+                }
+                let _ = consumer.unassign();
             }
         }
     }
@@ -426,6 +455,29 @@ impl KafkaSource {
 impl Drop for KafkaSource {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The group's committed offsets of `partitions` (none on error: the caller falls back to its
+/// own positions, then `auto.offset.reset`).
+fn committed_of(consumer: &BaseConsumer<SourceContext>, topic: &str, partitions: &[i32]) -> BTreeMap<i32, i64> {
+    let mut tpl = TopicPartitionList::new();
+    for &p in partitions {
+        tpl.add_partition(topic, p);
+    }
+    match consumer.committed_offsets(tpl, Duration::from_secs(10)) {
+        Ok(got) => got
+            .elements_for_topic(topic)
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(%topic, "cannot read the group's committed offsets at assignment: {e}");
+            BTreeMap::new()
+        }
     }
 }
 

@@ -47,6 +47,8 @@ pub struct SinkContext {
     pub instance: Option<String>,
     /// Where console sinks print.
     pub console: ConsoleOut,
+    /// Console banners name the job and query (`sluice demo`), not only the batch.
+    pub console_heading: bool,
 }
 
 impl SinkContext {
@@ -61,6 +63,7 @@ impl SinkContext {
             s3: S3Options::from_env(),
             instance: None,
             console: ConsoleOut::Stdout,
+            console_heading: false,
         }
     }
 }
@@ -232,7 +235,8 @@ pub fn build_sink(plan: &SinkPlan, ctx: &SinkContext) -> Result<Box<dyn Sink>, S
             if let Some(t) = o.int("truncate")? {
                 show.truncate = usize::try_from(t).unwrap_or(usize::MAX);
             }
-            Ok(Box::new(ConsoleSink::new(&ctx.query, ctx.schema.clone(), show, ctx.console.clone())))
+            let sink = ConsoleSink::new(&ctx.query, ctx.schema.clone(), show, ctx.console.clone());
+            Ok(Box::new(if ctx.console_heading { sink.with_heading(&ctx.job) } else { sink }))
         }
         SinkKind::Json => {
             o.check_known(&with_storage_opts(&["path"]))?;

@@ -167,6 +167,7 @@ impl Sinks {
             s3: s3.clone(),
             instance: None,
             console: ConsoleOut::Stdout,
+            console_heading: false,
         };
         let with = |extra: Vec<(&'static str, OptionValue)>| {
             let mut v: Vec<(&str, OptionValue)> = storage.to_vec();

@@ -132,6 +132,11 @@ fn demo_runs_the_five_seed_pipelines_and_writes_their_results() {
     assert!(run.stdout.contains(&format!("broker on {listen}")), "{}", run.stdout);
     // Live tables of the console sinks (Spark's show()).
     assert!(run.stdout.contains("action|count|") && run.stdout.contains("Batch: "), "{}", run.stdout);
+    // Each table is headed by its job and query, so the five jobs' tables can be told apart.
+    for (job, query) in [("user-events", "events_per_action"), ("user-events", "top_users"), ("numbers", "prime")] {
+        let heading = format!("Job: {job} | Query: {query} | Batch: ");
+        assert!(run.stdout.contains(&heading), "no `{heading}` in:\n{}", run.stdout);
+    }
     let demo = dir.path().join("sluice-demo");
     let expect = [
         ("user-events/events_per_action", ".pb"),

@@ -13,6 +13,10 @@
 //!
 //! ```
 //!
+//! With [`ConsoleSink::with_heading`] the banner names the job and query, the batch and the
+//! checkpoint epoch instead (`Job: user-events | Query: top_users | Batch: 3 | Epoch: 2`), so
+//! that tables of several jobs printing to one terminal (`sluice demo`) can be told apart.
+//!
 //! It prints at `write`, not at commit: a console is for watching, and Spark's console sink
 //! is not transactional either. After a crash the batches since the last checkpoint are
 //! printed again.
@@ -21,7 +25,7 @@ use super::{Epoch, Recovery, Sink, SinkError, Transactional};
 use async_trait::async_trait;
 use sluice_formats::RowSchema;
 use sluice_stream::ResultBatch;
-use sluice_stream::show::{ShowOptions, console_batch};
+use sluice_stream::show::{ShowOptions, console_batch, console_titled};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -47,6 +51,9 @@ impl std::fmt::Debug for ConsoleOut {
 #[derive(Debug)]
 pub struct ConsoleSink {
     name: String,
+    query: String,
+    /// The job's name, when the banner names the job and query.
+    heading: Option<String>,
     schema: RowSchema,
     options: ShowOptions,
     out: ConsoleOut,
@@ -55,7 +62,21 @@ pub struct ConsoleSink {
 impl ConsoleSink {
     /// A console sink for rows of `schema`.
     pub fn new(query: &str, schema: RowSchema, options: ShowOptions, out: ConsoleOut) -> ConsoleSink {
-        ConsoleSink { name: format!("console sink of query `{query}`"), schema, options, out }
+        ConsoleSink {
+            name: format!("console sink of query `{query}`"),
+            query: query.to_string(),
+            heading: None,
+            schema,
+            options,
+            out,
+        }
+    }
+
+    /// Banners name the job `job`, the query, the batch and the epoch instead of Spark's
+    /// `Batch: N` alone.
+    pub fn with_heading(mut self, job: &str) -> ConsoleSink {
+        self.heading = Some(job.to_string());
+        self
     }
 
     fn print(&self, text: &str) -> Result<(), SinkError> {
@@ -100,9 +121,15 @@ impl Transactional for ConsoleSink {
 
 #[async_trait]
 impl Sink for ConsoleSink {
-    async fn write(&mut self, _epoch: Epoch, batch: Arc<ResultBatch>) -> Result<(), SinkError> {
+    async fn write(&mut self, epoch: Epoch, batch: Arc<ResultBatch>) -> Result<(), SinkError> {
         // Rendering touches at most `num_rows` rows: cheap enough for the reactor.
-        let text = console_batch(batch.batch, &self.schema, &batch.rows, &self.options);
+        let text = match &self.heading {
+            None => console_batch(batch.batch, &self.schema, &batch.rows, &self.options),
+            Some(job) => {
+                let title = format!("Job: {job} | Query: {} | Batch: {} | Epoch: {epoch}", self.query, batch.batch);
+                console_titled(&title, &self.schema, &batch.rows, &self.options)
+            }
+        };
         self.print(&text)
     }
 }
