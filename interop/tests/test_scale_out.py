@@ -1,6 +1,6 @@
 """Scale-out: two `sluice run` processes of one job in one consumer group share the topic's
 partitions; one is stopped (SIGTERM) or killed (SIGKILL) mid-way and the other takes over its
-partitions. The published output of both must equal an uninterrupted single-instance run: every
+partitions (SIGKILL: the killed one is restarted, as after a crash). The published output of both must equal an uninterrupted single-instance run: every
 input record's rows exactly once.
 
 The job is `numbers` (seed 001, no aggregates: its only per-partition state is the offset). Jobs
@@ -83,14 +83,23 @@ def test_two_instances_one_stopped_the_other_takes_over(bootstrap, registry, tmp
                  "instance 1's first published file", 60, (i0, i1))
         rc = stop(i1, sig)
         assert rc == (0 if sig == signal.SIGTERM else -signal.SIGKILL), rc
+        if sig == signal.SIGKILL:
+            # A crash: the instance comes back with the same --instance-id (a static member, so
+            # it gets its partitions back without a rebalance), finishes the epoch it was
+            # killed in from its checkpoint and reads on. (A crashed instance that never comes
+            # back while a file sink is between publishing and committing its offsets is the
+            # gap described in ARCHITECTURE.md, "Scale-out".)
+            i1 = start_instance(tmp_path, job, bootstrap, registry.url, 1)
         produce(60, 3, "20ms")
         total = len(confluent_read_all(bootstrap, topic))
         assert total == 150
-        # Instance 0 takes the stopped one's partitions (after its session ends) and reads on.
+        # SIGTERM: instance 0 takes the stopped one's partitions and reads on.
+        live = (i0,) if sig == signal.SIGTERM else (i0, i1)
         wait_for(lambda: sum(rows(out, "prime", "is_prime").values()) >= total,
-                 "instance 0 to cover every record", 120, (i0,))
+                 "the remaining instances to cover every record", 120, live)
         time.sleep(1.5)  # a few more checkpoints: a duplicate would show up now
-        assert stop(i0) == 0
+        for p in live:
+            assert stop(p) == 0
     finally:
         for p in (i0, i1):
             if p.poll() is None:
