@@ -6,7 +6,7 @@ pub(crate) mod generate;
 pub(crate) mod groups;
 pub(crate) mod produce;
 mod registry;
-mod schemas;
+pub(crate) mod schemas;
 pub(crate) mod topics;
 
 use crate::args::Command;
