@@ -66,10 +66,20 @@ impl Generator for UserEvents {
         }
         let user = self.rng.choose(&self.users);
         let action = self.rng.choose(&self.actions);
-        row.values[0].clone_from(user);
-        row.values[1].clone_from(action);
+        set_cell(&mut row.values[0], user);
+        set_cell(&mut row.values[1], action);
         // Whole cents in 0.00..=500.00, so the value has exactly two decimals.
         row.values[2] = Value::Float(self.rng.int_in(0, 50_000) as f64 / 100.0);
+    }
+}
+
+/// `*cell = value.clone()`, reusing the cell's string when both are strings (the common case:
+/// no drop and rebuild of the enum).
+#[inline]
+fn set_cell(cell: &mut Value, value: &Value) {
+    match (cell, value) {
+        (Value::Str(dst), Value::Str(src)) => dst.clone_from(src),
+        (cell, value) => *cell = value.clone(),
     }
 }
 
