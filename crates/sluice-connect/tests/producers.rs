@@ -162,6 +162,32 @@ async fn numbers_are_my_event_protobuf_paced_by_rate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_are_counted_when_only_errors_are_reported() {
+    let broker = TestBroker::start().await;
+    let bootstrap = broker.bootstrap();
+    let (produced, delivered, failed) = tokio::task::spawn_blocking(move || {
+        let mut settings = ClientSettings::producer(&bootstrap);
+        settings.set("delivery.report.only.error", "true");
+        let sink = KafkaSink::new(&settings, "only-errors").unwrap();
+        sink.check_broker(Duration::from_secs(10), true).unwrap();
+        let out = run_generator(
+            &mut UserEvents::new(3),
+            &mut user_event_encoder(),
+            &sink,
+            count(500),
+            &Interrupt::new(),
+            &mut || 0,
+        )
+        .unwrap();
+        (out.produced, sink.stats().delivered(), sink.stats().failed())
+    })
+    .await
+    .unwrap();
+    assert_eq!((produced, delivered, failed), (500, 500, 0));
+    assert_eq!(read(broker.bootstrap(), "only-errors").await.len(), 500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_are_seed_003_json_spread_over_partitions() {
     let broker = TestBroker::start().await;
     let enc = JsonEncoder::new(People::schema());

@@ -47,6 +47,8 @@ pub struct KafkaSink {
     address: String,
     /// Records sent since delivery reports were last served.
     unpolled: AtomicU32,
+    /// `delivery.report.only.error=true`: successes are not reported, only counted at flush.
+    only_errors: bool,
 }
 
 impl std::fmt::Debug for KafkaSink {
@@ -67,6 +69,7 @@ impl KafkaSink {
             topic: topic.to_string(),
             address: settings.get("bootstrap.servers").unwrap_or_default().to_string(),
             unpolled: AtomicU32::new(0),
+            only_errors: settings.get("delivery.report.only.error").is_some_and(|v| v.eq_ignore_ascii_case("true")),
         })
     }
 
@@ -154,6 +157,9 @@ impl KafkaSink {
     pub fn flush(&self, abort: &dyn Fn() -> bool) -> bool {
         loop {
             if self.producer.flush(Duration::from_millis(100)).is_ok() && self.producer.in_flight_count() == 0 {
+                if self.only_errors {
+                    self.stats().settle_unreported();
+                }
                 return true;
             }
             if abort() {
