@@ -143,8 +143,10 @@ impl KafkaSink {
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                     record = r;
-                    // Room comes back as deliveries are reported.
-                    self.poll(Duration::from_millis(10));
+                    // Room comes back as deliveries are reported. rdkafka's poll keeps serving
+                    // until its timeout has passed, so the timeout is short: a full queue stalls
+                    // the producer for at most a millisecond.
+                    self.poll(Duration::from_millis(1));
                 }
                 Err((error, _)) => return Err(SinkError::Produce { topic: self.topic.clone(), error }),
             }
