@@ -153,6 +153,9 @@ class KafkaServer(_Server):
                     "share.coordinator.state.topic.min.isr=1",
                     "group.initial.rebalance.delay.ms=0",
                     "delete.topic.enable=true",
+                    # the log cleaner checks for dirty logs every 200 ms (default 15 s), so that
+                    # compaction is observable within a test; sluice gets the same below
+                    "log.cleaner.backoff.ms=200",
                     "",
                 ]
             )
@@ -232,8 +235,12 @@ class SluiceServer(_Server):
         data.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [str(binary), "broker", "--listen", f"127.0.0.1:{port or 0}", "--data-dir", str(data),
-             # as the Kafka broker above: no initial rebalance delay, 3 offsets partitions
-             "--group-initial-rebalance-delay-ms", "0", "--offsets-topic-num-partitions", "3"],
+             # as the Kafka broker above: no initial rebalance delay, 3 offsets partitions, the log
+             # cleaner every 200 ms
+             "--group-initial-rebalance-delay-ms", "0", "--offsets-topic-num-partitions", "3",
+             "--log-cleaner-backoff-ms", "200",
+             # its schema registry on a free port (several brokers may run at once)
+             "--registry-listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -69,6 +69,13 @@ def test_acknowledged_records_survive_sigkill_restarts():
 
         t = threading.Thread(target=produce, daemon=True)
         t.start()
+        # The first kill waits for the first acknowledgements (a loaded machine may be slow to start).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with lock:
+                if acked:
+                    break
+            time.sleep(0.05)
         acked_at_kill = []
         for _ in range(KILLS):
             time.sleep(rng.uniform(0.3, 1.2))

@@ -168,14 +168,19 @@ def test_offsets_commit_with_the_transaction(bootstrap):
 
 def run_with_kills(start, finished, progress, kills: int, delay: tuple[float, float], rng: random.Random,
                    timeout: float) -> list[int]:
-    """Starts a process with `start()`, SIGKILLs it after a random delay `kills` times (restarting
-    it each time), then lets the last one run until `finished()`; returns `progress()` at each
-    kill."""
+    """Starts a process with `start()` and SIGKILLs it `kills` times, restarting it each time, then
+    lets the last one run until `finished()`; returns `progress()` at each kill. Each kill comes a
+    random `delay` after the process has made progress since its start, so that it lands in the
+    middle of the work however slowly the process starts on a loaded machine."""
     at_kill = []
     deadline = time.monotonic() + timeout
     proc = start()
     try:
         while len(at_kill) < kills and time.monotonic() < deadline:
+            base = progress()
+            wait_until = time.monotonic() + 60
+            while progress() <= base and time.monotonic() < wait_until and proc.poll() is None:
+                time.sleep(0.1)
             time.sleep(rng.uniform(*delay))
             if proc.poll() is not None:
                 if finished():
@@ -218,7 +223,11 @@ def assert_exactly_once(bootstrap: str, out: str, expected: list[str]):
         f"{dupes} duplicates, {len(missing)} missing (e.g. {sorted(missing)[:3]}), {len(extra)} unexpected"
 
 
-KILLS = int(os.environ.get("INTEROP_TXN_KILLS", "20"))
+def kills_for(broker_name: str) -> int:
+    """20 SIGKILLs against sluice (issue 3's bar); 5 against Apache Kafka, whose run only checks that
+    the same test holds there too (and is slower: a transaction commit takes tens of ms)."""
+    default = "20" if broker_name == "sluice" else "5"
+    return int(os.environ.get(f"INTEROP_TXN_KILLS_{broker_name.upper()}", default))
 
 
 @pytest.mark.timeout(600)
@@ -226,7 +235,7 @@ def test_librdkafka_read_process_write_survives_sigkill(bootstrap, broker_name):
     rng = random.Random(7)
     inp = create_topic(bootstrap, partitions=3, prefix="eosin")
     out = create_topic(bootstrap, partitions=3, prefix="eosout")
-    n = 6000
+    n = 10_000
     confluent_produce(bootstrap, inp, [(f"k{i}", f"record-{i}") for i in range(n)])
     group, tid = f"copier-{uuid.uuid4().hex[:8]}", f"copier-{uuid.uuid4().hex[:8]}"
 
@@ -235,9 +244,10 @@ def test_librdkafka_read_process_write_survives_sigkill(bootstrap, broker_name):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     progress = lambda: committed_total(bootstrap, group, inp, 3)
-    at_kill = run_with_kills(start, lambda: progress() >= n, progress, KILLS, (0.5, 2.5), rng, 500)
-    assert len(at_kill) == KILLS, f"only {len(at_kill)} kills happened before the copier finished: {at_kill}"
-    assert len(set(at_kill)) >= KILLS // 2, f"the copier made too little progress between kills: {at_kill}"
+    kills = kills_for(broker_name)
+    at_kill = run_with_kills(start, lambda: progress() >= n, progress, kills, (0.0, 1.0), rng, 500)
+    assert len(at_kill) == kills, f"only {len(at_kill)} kills happened before the copier finished: {at_kill}"
+    assert len(set(at_kill)) >= kills // 2, f"the copier made too little progress between kills: {at_kill}"
     assert_exactly_once(bootstrap, out, [f"RECORD-{i}" for i in range(n)])
 
 
@@ -246,7 +256,8 @@ def test_java_transactional_copier_survives_sigkill(bootstrap, broker_name):
     rng = random.Random(11)
     inp = create_topic(bootstrap, partitions=1, prefix="jeosin")
     out = create_topic(bootstrap, partitions=1, prefix="jeosout")
-    n = 100_000
+    # Enough work to spread over the kills (sluice commits a transaction in about a millisecond).
+    n = 200_000 if broker_name == "sluice" else 20_000
     confluent_produce(bootstrap, inp, [(f"k{i}", f"record-{i}") for i in range(n)])
     group, tid = f"jcopier-{uuid.uuid4().hex[:8]}", f"jcopier-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, KAFKA_HEAP_OPTS="-Xmx256m")
@@ -260,8 +271,8 @@ def test_java_transactional_copier_survives_sigkill(bootstrap, broker_name):
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
     progress = lambda: committed_total(bootstrap, group, inp, 1)
-    # The JVM takes about a second to start: kill after it has had a chance to work.
-    at_kill = run_with_kills(start, lambda: progress() >= n, progress, KILLS, (1.5, 4.0), rng, 800)
-    assert len(at_kill) == KILLS, f"only {len(at_kill)} kills happened before the copier finished: {at_kill}"
-    assert len(set(at_kill)) >= KILLS // 2, f"the copier made too little progress between kills: {at_kill}"
+    kills = kills_for(broker_name)
+    at_kill = run_with_kills(start, lambda: progress() >= n, progress, kills, (0.0, 1.0), rng, 800)
+    assert len(at_kill) == kills, f"only {len(at_kill)} kills happened before the copier finished: {at_kill}"
+    assert len(set(at_kill)) >= kills // 2, f"the copier made too little progress between kills: {at_kill}"
     assert_exactly_once(bootstrap, out, [f"record-{i}" for i in range(n)])

@@ -40,6 +40,9 @@ pub struct BrokerConfig {
     pub max_message_bytes: i32,
     /// How often retention runs (`log.retention.check.interval.ms`).
     pub retention_check_interval: Duration,
+    /// Pause between two passes of the log cleaner over the compacted topics
+    /// (`log.cleaner.backoff.ms`; at least 1 ms).
+    pub log_cleaner_backoff: Duration,
     /// When data is fsynced.
     pub flush: FlushPolicy,
     /// Consumer group settings.
@@ -66,6 +69,7 @@ impl Default for BrokerConfig {
             retention_bytes: -1,
             max_message_bytes: 1_048_588,
             retention_check_interval: Duration::from_secs(300),
+            log_cleaner_backoff: Duration::from_secs(15),
             flush: FlushPolicy::Os,
             coordinator: CoordinatorConfig::default(),
             txn: TxnConfig::default(),

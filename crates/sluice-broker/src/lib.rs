@@ -5,7 +5,8 @@
 //! - [`server`]: [`server::run`], the accept loop and the per-connection request loop.
 //! - `apis/`: one file per Kafka API, each decode → handle(&broker) → encode.
 //! - [`state`]: [`state::Broker`], topics, partitions, producer ids; topic metadata on disk.
-//! - [`log`]: partition logs, memory and segment-file engines.
+//! - [`log`]: partition logs, memory and segment-file engines, and their compaction.
+//! - [`cleaner`]: the log cleaner's pass over compacted topics, and its counters.
 //! - [`producers`]: idempotent producer sequence checks.
 //! - [`group`]: the group coordinator: consumer groups and committed offsets.
 //! - [`txn`]: the transaction coordinator, markers and each partition's last stable offset.
@@ -23,6 +24,7 @@
 //! ```
 
 pub mod apis;
+pub mod cleaner;
 pub mod config;
 pub mod group;
 pub mod log;

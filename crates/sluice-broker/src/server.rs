@@ -22,6 +22,7 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Futu
     let limit = Arc::new(Semaphore::new(broker.config.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let retention = tokio::spawn(retention_loop(broker.clone(), stop_rx.clone()));
+    let cleaner = tokio::spawn(cleaner_loop(broker.clone(), stop_rx.clone()));
     let groups = tokio::spawn(group_tick_loop(broker.clone(), stop_rx.clone()));
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
@@ -62,6 +63,9 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Futu
     }
     retention.abort();
     groups.abort();
+    // Lets a compaction round in progress stop at the next partition, so logs are not closed
+    // under it.
+    let _ = cleaner.await;
     broker.flush_all();
     tracing::info!("broker stopped; logs flushed");
 }
@@ -78,6 +82,33 @@ async fn retention_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
         let deleted = tokio::task::spawn_blocking(move || b.enforce_retention(now_ms())).await.unwrap_or(0);
         if deleted > 0 {
             tracing::info!(segments = deleted, "retention deleted segments");
+        }
+    }
+}
+
+/// Compacts the topics with `cleanup.policy=compact`, one pass every `log.cleaner.backoff.ms`.
+async fn cleaner_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    // The first pass after one backoff, not at once (a broker just started has nothing dirty).
+    let backoff = broker.config.log_cleaner_backoff.max(Duration::from_millis(1));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + backoff, backoff);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let (b, flag) = (broker.clone(), stopping.clone());
+        let mut pass = tokio::task::spawn_blocking(move || {
+            b.clean_logs_while(now_ms(), &|| !flag.load(std::sync::atomic::Ordering::Relaxed))
+        });
+        tokio::select! {
+            _ = &mut pass => {}
+            _ = stop.changed() => {
+                stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+                let _ = pass.await;
+                return;
+            }
         }
     }
 }

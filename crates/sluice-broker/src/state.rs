@@ -167,6 +167,8 @@ pub struct Broker {
     pub topic_defaults: BTreeMap<String, String>,
     /// Consumer groups and committed offsets.
     pub groups: GroupCoordinator,
+    /// What the log cleaner (compaction) has done.
+    pub cleaner: crate::cleaner::CleanerMetrics,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
@@ -220,6 +222,7 @@ impl Broker {
             txn: TxnCoordinator::new(config_txn),
             topic_defaults,
             groups,
+            cleaner: Default::default(),
         };
         broker.replay_offsets()?;
         broker.replay_txn_state()?;
@@ -415,6 +418,7 @@ impl Broker {
     fn log_config(&self, configs: &BTreeMap<String, String>) -> LogConfig {
         LogConfig {
             segment_bytes: topic_config::int_of(configs, &self.topic_defaults, "segment.bytes", 1 << 30) as u64,
+            segment_ms: crate::log::compaction::roll_ms(configs, &self.topic_defaults),
             index_interval_bytes: topic_config::int_of(configs, &self.topic_defaults, "index.interval.bytes", 4096)
                 as u64,
             flush: self.config.flush,
@@ -428,7 +432,7 @@ impl Broker {
         configs: &BTreeMap<String, String>,
     ) -> Result<Arc<Partition>, StateError> {
         let log = match &self.config.data_dir {
-            None => PartitionLog::Memory(MemoryLog::new()),
+            None => PartitionLog::Memory(MemoryLog::with_config(self.log_config(configs))),
             Some(dir) => {
                 PartitionLog::File(FileLog::open(&dir.join(format!("{topic}-{index}")), self.log_config(configs))?)
             }
@@ -653,6 +657,7 @@ fn load_topic(
     let (Some(id), Some(n)) = (id, partitions) else { return Ok(None) };
     let log_config = LogConfig {
         segment_bytes: topic_config::int_of(&configs, defaults, "segment.bytes", 1 << 30) as u64,
+        segment_ms: crate::log::compaction::roll_ms(&configs, defaults),
         index_interval_bytes: topic_config::int_of(&configs, defaults, "index.interval.bytes", 4096) as u64,
         flush: config.flush,
     };

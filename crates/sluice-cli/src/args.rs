@@ -51,6 +51,13 @@ pub struct BrokerArgs {
     /// Address to listen on (listeners). Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT")]
     pub listen: String,
+    /// Address of the embedded Confluent-compatible schema registry (its schemas are kept in
+    /// this broker's `_schemas` topic). Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8081", value_name = "HOST:PORT")]
+    pub registry_listen: Option<String>,
+    /// Run without the embedded schema registry.
+    #[arg(long)]
+    pub no_registry: bool,
     /// Address clients are told to connect to (advertised.listeners); default: the bound one.
     #[arg(long, value_name = "HOST:PORT")]
     pub advertised_listener: Option<String>,
@@ -79,6 +86,10 @@ pub struct BrokerArgs {
     /// Default size limit per partition, -1 = none (log.retention.bytes).
     #[arg(long, default_value_t = -1, value_name = "BYTES", allow_negative_numbers = true)]
     pub retention_bytes: i64,
+    /// Pause between two passes of the log cleaner, which compacts the topics with
+    /// cleanup.policy=compact (log.cleaner.backoff.ms).
+    #[arg(long, default_value_t = 15_000, value_name = "MS")]
+    pub log_cleaner_backoff_ms: u64,
     /// Largest record batch accepted by default (message.max.bytes).
     #[arg(long, default_value_t = 1_048_588, value_name = "BYTES")]
     pub max_message_bytes: i32,

@@ -13,12 +13,16 @@
 //! - [`pipeline`]: the producer loop and the batched CSV replay.
 //! - [`rng`]: the seeded random number generator behind `--seed`.
 //! - [`civil`]: dates and the timestamp text the seeds write (UTC).
+//! - [`sink`]: where a job's results and dead letters go, written per checkpoint epoch and
+//!   published when the checkpoint commits: console tables, JSON lines, Parquet (hive-style
+//!   partitions), Protobuf files, dead-letter files; on a local directory or S3.
 
 pub mod civil;
 pub mod encode;
 pub mod kafka;
 pub mod pipeline;
 pub mod rng;
+pub mod sink;
 pub mod source;
 
 /// Lowercase hex of `bytes`.

@@ -877,11 +877,29 @@ impl Ctx<'_> {
         // (option, required, expected type)
         let allowed: &[(&str, bool, &str)] = match kind {
             SinkKind::Console => &[("num_rows", false, "int"), ("truncate", false, "int_or_bool")],
-            SinkKind::Json | SinkKind::File => &[("path", true, "str")],
-            SinkKind::Parquet => {
-                &[("path", true, "str"), ("partition_by", false, "list"), ("compression", false, "str")]
-            }
-            SinkKind::Protobuf => &[("path", true, "str"), ("proto", true, "str"), ("message", true, "str")],
+            // Path sinks also take the S3 settings `endpoint`, `region`, `allow_http`.
+            SinkKind::Json | SinkKind::File => &[
+                ("path", true, "str"),
+                ("endpoint", false, "str"),
+                ("region", false, "str"),
+                ("allow_http", false, "bool"),
+            ],
+            SinkKind::Parquet => &[
+                ("path", true, "str"),
+                ("partition_by", false, "list"),
+                ("compression", false, "str"),
+                ("endpoint", false, "str"),
+                ("region", false, "str"),
+                ("allow_http", false, "bool"),
+            ],
+            SinkKind::Protobuf => &[
+                ("path", true, "str"),
+                ("proto", true, "str"),
+                ("message", true, "str"),
+                ("endpoint", false, "str"),
+                ("region", false, "str"),
+                ("allow_http", false, "bool"),
+            ],
             SinkKind::Kafka => &[("topic", true, "str"), ("key", false, "str"), ("format", false, "str")],
         };
         let mut options = BTreeMap::new();
@@ -908,6 +926,7 @@ impl Ctx<'_> {
                 (RawOpt::Int(i), "int") if i > 0 => OptionValue::Int(i),
                 (RawOpt::Int(i), "int_or_bool") if i >= 0 => OptionValue::Int(i),
                 (RawOpt::Bool(b), "int_or_bool") => OptionValue::Int(if b { 20 } else { 0 }),
+                (RawOpt::Bool(b), "bool") => OptionValue::Bool(b),
                 (RawOpt::List(l), "list") => OptionValue::List(l),
                 (RawOpt::Str(s), "list") => OptionValue::List(vec![s]),
                 (_, ty) => {
@@ -915,6 +934,7 @@ impl Ctx<'_> {
                         "str" => "non-empty text",
                         "int" => "a positive integer",
                         "int_or_bool" => "a non-negative integer or true/false",
+                        "bool" => "true or false",
                         _ => "a list of column names",
                     };
                     return Err(self.err(sp(v), format!("{field}.{key}"), format!("must be {want}")));

@@ -1,12 +1,16 @@
 //! Produce: validate each partition's record batch, check idempotent sequences, append, ack.
 
 use super::util::s;
+use crate::log::compaction;
 use crate::producers::SequenceCheck;
 use crate::server::now_ms;
-use crate::state::{ApiError, Broker, Topic, lock};
+use crate::state::{ApiError, Broker, Topic, lock, read};
+use crate::topic_config;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use sluice_wire::batch::{self, BatchError, BatchHeader};
 use std::sync::Arc;
@@ -36,7 +40,14 @@ pub(super) async fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i
                         ResponseError::InvalidTopicException,
                         format!("Cannot append to internal topic {}", t.name),
                     )),
-                    Some(t) => append(broker, t, pd.index, pd.records),
+                    Some(t) => match refuse_keyless(broker, t, pd.index, pd.records.as_ref()) {
+                        Some((e, record_errors, log_start_offset)) => {
+                            pr.record_errors = record_errors;
+                            pr.log_start_offset = log_start_offset;
+                            Err(e)
+                        }
+                        None => append(broker, t, pd.index, pd.records),
+                    },
                 }
             };
             match result {
@@ -75,6 +86,54 @@ fn batch_error(e: BatchError) -> ApiError {
             format!("Produce requests with version 3+ may only contain record batches with magic 2, got magic {m}"),
         ),
         other => ApiError::new(ResponseError::CorruptMessage, other.to_string()),
+    }
+}
+
+/// A compacted topic refuses records without a key (Kafka's `LogValidator.validateKey`): the
+/// error, one entry per such record and the log start offset (Kafka sends it with this error).
+/// Only compacted topics pay for decoding the records; batches that are not valid are left to
+/// `append` to refuse.
+fn refuse_keyless(
+    broker: &Broker,
+    topic: &Topic,
+    index: i32,
+    records: Option<&Bytes>,
+) -> Option<(ApiError, Vec<BatchIndexAndErrorMessage>, i64)> {
+    let records = records?;
+    let partition = topic.partition(index)?;
+    let compacted = {
+        let configs = read(&topic.configs);
+        topic_config::effective(&configs, &broker.topic_defaults, "cleanup.policy")
+            .is_some_and(compaction::is_compacted)
+    };
+    if !compacted {
+        return None;
+    }
+    let header = batch::validate(records).ok().filter(|h| h.total_len() == records.len())?;
+    match compaction::keyless_records(&header, records) {
+        Ok(keyless) if keyless.is_empty() => None,
+        Ok(keyless) => {
+            let (summary, errors) = compaction::keyless_rejection(&topic.name, index, &keyless);
+            let errors = errors
+                .into_iter()
+                .map(|(i, m)| {
+                    let mut e = BatchIndexAndErrorMessage::default();
+                    e.batch_index = i;
+                    e.batch_index_error_message = Some(s(m));
+                    e
+                })
+                .collect();
+            let start = lock(&partition.state).log.log_start_offset();
+            Some((ApiError::new(ResponseError::InvalidRecord, summary), errors, start))
+        }
+        Err(e) => Some((
+            ApiError::new(
+                ResponseError::CorruptMessage,
+                format!("cannot read the records of a batch for compacted topic {}: {e}", topic.name),
+            ),
+            Vec::new(),
+            -1,
+        )),
     }
 }
 

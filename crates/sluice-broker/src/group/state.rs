@@ -426,11 +426,11 @@ impl Group {
             return;
         }
         if self.members.values().all(|m| m.awaiting_join.is_some()) {
-            self.complete_join();
+            self.complete_join(now);
         }
     }
 
-    fn complete_join(&mut self) {
+    fn complete_join(&mut self, now: u64) {
         // Members that did not rejoin in time are out.
         let gone: Vec<String> =
             self.members.iter().filter(|(_, m)| m.awaiting_join.is_none()).map(|(id, _)| id.clone()).collect();
@@ -452,6 +452,11 @@ impl Group {
             self.leader = self.members_in_order().first().map(|m| m.id.clone());
         }
         self.state = GroupState::CompletingRebalance;
+        // As Kafka does: every member's session starts afresh when the join phase ends (a member
+        // that joined early has been waiting in JoinGroup, not failing to heartbeat).
+        for m in self.members.values_mut() {
+            m.last_seen = now;
+        }
         let ids: Vec<String> = self.members.keys().cloned().collect();
         for id in ids {
             let result = self.join_result_for(&id);
@@ -676,7 +681,7 @@ impl Group {
             let all_in = self.members.values().all(|m| m.awaiting_join.is_some());
             let timed_out = self.join_deadline.is_some_and(|d| now >= d);
             if now >= self.join_not_before && (all_in || timed_out) {
-                self.complete_join();
+                self.complete_join(now);
                 changed = true;
             }
         }
@@ -837,6 +842,27 @@ mod tests {
         assert_eq!((b.error, b.generation), (0, 2));
         assert_eq!(b.leader, b.member_id);
         assert!(!g.members.contains_key(&a.member_id));
+    }
+
+    #[test]
+    fn sessions_restart_when_a_long_join_phase_ends() {
+        let mut g = Group::new("g", GroupLimits::default());
+        let a = now(join_fresh(&mut g, 0, &["range"]));
+        now(g.sync(0, &a.member_id, None, 1, vec![]));
+        // b joins at 5 s; a rejoins only at 25 s (within its 30 s rebalance timeout).
+        let mut b_rx = later(join_fresh(&mut g, 5_000, &["range"]));
+        for t in (5_000..25_000).step_by(1_000) {
+            g.heartbeat(t, &a.member_id, None, 1);
+            g.tick(t);
+        }
+        let a2 = now(g.join(25_000, req(&a.member_id, &["range"])));
+        let b = b_rx.try_recv().unwrap();
+        assert_eq!((a2.generation, b.generation), (2, 2));
+        // b waited 20 s in JoinGroup; its session (10 s) counts from the end of the join phase.
+        g.tick(25_100);
+        assert!(g.members.contains_key(&b.member_id), "b expired right after the join phase");
+        g.tick(35_001);
+        assert!(!g.members.contains_key(&b.member_id), "b never synced nor heartbeat: expired");
     }
 
     #[test]

@@ -15,6 +15,13 @@
 //! - `log-start-offset`: the log start offset as decimal text, written (atomically) by
 //!   `delete_records_before`, since DeleteRecords may move the start inside a segment. Without it
 //!   the start is the first segment's base offset.
+//! - `cleaner-checkpoint`: for compacted logs, the clean offset (everything below it has been
+//!   compacted) and the earliest delete horizon of the tombstones kept, written atomically after
+//!   each compaction round.
+//!
+//! A new segment is also rolled when a batch's largest timestamp is more than `segment.ms` after
+//! the largest timestamp of the active segment's first batch (wall clock time since the segment
+//! was created when batches carry no timestamps), as Kafka rolls.
 //!
 //! The active segment's indexes live in memory and are written to disk on flush and close
 //! (incrementally), and atomically (temporary file + rename) when the segment rolls. Older
@@ -29,7 +36,10 @@
 //! reading their data, as Kafka does below its recovery point; otherwise they are walked like the
 //! last one and their indexes rewritten. Offsets must be continuous: a corrupt older segment is
 //! cut at its last valid batch and the segments after it are deleted (warning), as are segments
-//! that do not continue their predecessor. An empty directory is an empty log starting at 0.
+//! that do not continue their predecessor. Below the clean offset of the `cleaner-checkpoint`
+//! compaction leaves gaps: there a batch may start after the previous one's end and a segment
+//! after the previous segment's last batch (offsets must still increase). An empty directory is
+//! an empty log starting at 0.
 //! Lookups check each index entry against the batch header it points at and fall back to
 //! scanning the segment; damaged files never cause a panic.
 //!
@@ -42,8 +52,20 @@
 //!
 //! If writing or syncing fails, the append is undone (file cut back, rolled segments removed) and
 //! the error returned, so the log never holds batches whose append reported an error.
+//!
+//! # Compaction swap (see [`super::compaction`] for what a round keeps)
+//! A round writes each cleaned segment as `<base>.log.cleaned` with its `.index.cleaned` and
+//! `.timeindex.cleaned`, fsynced, without the partition lock. The swap, under the lock, first
+//! checks that the segments it replaces are still there unchanged (same base, size and inode),
+//! then commits by writing the manifest `cleaner-swap` atomically (temporary file, fsync,
+//! rename, directory fsync): the new clean offset and, per cleaned segment, its base and the
+//! bases of the segments it replaces. It then renames the `.cleaned` files over their final
+//! names, deletes the other replaced segments, writes `cleaner-checkpoint`, and removes the
+//! manifest. On open, a manifest left by a crash is carried out again (each step is idempotent),
+//! and `.cleaned` files without a manifest are deleted: a crash at any point leaves either the
+//! old segments or the new ones, never a loss.
 
-use super::{AppendInfo, FlushPolicy, LogConfig, LogError, ReadResult};
+use super::{AppendInfo, FlushPolicy, LogConfig, LogError, ReadResult, RollState};
 use bytes::Bytes;
 use sluice_wire::batch::{self, BatchError, BatchHeader, HEADER_LEN};
 use std::fs::{self, File, OpenOptions};
@@ -51,16 +73,24 @@ use std::io;
 use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+mod clean;
 #[cfg(test)]
 mod tests;
+
+pub use clean::{FileCleanJob, FileCleanOutput};
 
 const LOG_EXT: &str = "log";
 const INDEX_EXT: &str = "index";
 const TIME_INDEX_EXT: &str = "timeindex";
 const LOG_START_FILE: &str = "log-start-offset";
+const CHECKPOINT_FILE: &str = "cleaner-checkpoint";
+const SWAP_FILE: &str = "cleaner-swap";
 const TMP_SUFFIX: &str = ".tmp";
+const CLEANED_SUFFIX: &str = ".cleaned";
 const OFFSET_ENTRY: u64 = 8;
 const TIME_ENTRY: u64 = 12;
 /// Bytes read at a time when walking a segment on open.
@@ -93,6 +123,15 @@ pub struct FileLog {
     last_sync: Instant,
     /// Set by `destroy`, so that drop does not flush.
     closed: bool,
+    /// Everything below has been compacted (gaps allowed below it on open).
+    clean_offset: i64,
+    /// Earliest delete horizon among the tombstones kept by compaction.
+    next_horizon: Option<i64>,
+    /// A compaction round is in progress.
+    cleaning: Arc<AtomicBool>,
+    /// A compaction swap failed half-way: the files are right once the log is reopened, the
+    /// segments held here still read the old data; no further round until then.
+    swap_pending: bool,
 }
 
 /// One segment: its .log file handle and what is known about its content.
@@ -103,6 +142,10 @@ struct Segment {
     stats: Stats,
     /// The in-memory indexes; `Some` for the active segment only.
     active: Option<ActiveIndex>,
+    /// Largest timestamp of the first batch (when known; always for the active segment).
+    first_ts: Option<i64>,
+    /// When this segment was created or loaded.
+    created: Instant,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -137,6 +180,7 @@ struct Snapshot {
     times: usize,
     bytes_since_entry: u64,
     max: Option<TsOffset>,
+    first_ts: Option<i64>,
 }
 
 /// Whether a batch with max timestamp `ts` replaces `cur` as the maximum. Later batches win ties,
@@ -403,12 +447,19 @@ impl Segment {
             file,
             stats: Stats { size: 0, next_offset: base, max_ts: None, live_max: None },
             active: Some(ActiveIndex::default()),
+            first_ts: None,
+            created: Instant::now(),
         }
     }
 
-    /// Whether a batch of `len` bytes ending at `last_offset` must go to a new segment.
-    fn must_roll(&self, len: u64, last_offset: i64, cap: u64) -> bool {
-        self.stats.size > 0 && (self.stats.size + len > cap || last_offset - self.base > MAX_OFFSET_SPAN)
+    /// What rolling needs to know.
+    fn roll_state(&self) -> RollState {
+        RollState {
+            base: self.base,
+            size: self.stats.size,
+            first_ts: self.first_ts,
+            age_ms: self.created.elapsed().as_millis() as u64,
+        }
     }
 
     /// Index entry at or before relative offset `rel`: `(relative offset, position)`.
@@ -508,12 +559,17 @@ impl FileLog {
     /// Opens (recovering) or creates the log in `dir`.
     pub fn open(dir: &Path, config: LogConfig) -> Result<Self, LogError> {
         fs::create_dir_all(dir).at(dir)?;
+        clean::recover_swap(dir)?;
         let bases = list_segments(dir)?;
         let persisted_start = read_log_start(dir)?;
+        let checkpoint = clean::read_checkpoint(dir)?;
+        let clean = checkpoint.map_or(0, |c| c.clean_offset);
         let mut segments: Vec<Segment> = Vec::new();
         for (i, &base) in bases.iter().enumerate() {
+            // Below the clean offset, compaction may have removed a segment's last batches.
             if let Some(prev) = segments.last()
                 && prev.stats.next_offset != base
+                && !(prev.base < clean && prev.stats.next_offset < base)
             {
                 tracing::warn!(dir = %dir.display(), expected = prev.stats.next_offset, found = base,
                     deleted = bases.len() - i, "log segments are not continuous; deleting the segments from the gap on");
@@ -523,7 +579,7 @@ impl FileLog {
                 break;
             }
             let is_last = i + 1 == bases.len();
-            let (seg, cut) = load_segment(dir, base, &config, !is_last)?;
+            let (seg, cut) = load_segment(dir, base, &config, !is_last, base < clean)?;
             segments.push(seg);
             if cut && !is_last {
                 tracing::warn!(dir = %dir.display(), deleted = bases.len() - i - 1,
@@ -543,7 +599,7 @@ impl FileLog {
             // Loaded as an older segment, then the ones after it were dropped: walk it as the last.
             let base = segments[last].base;
             segments.pop();
-            segments.push(load_segment(dir, base, &config, false)?.0);
+            segments.push(load_segment(dir, base, &config, false, base < clean)?.0);
         }
         for seg in &mut segments[..last] {
             finalize_index(dir, seg)?;
@@ -567,6 +623,10 @@ impl FileLog {
             unsynced: false,
             last_sync: Instant::now(),
             closed: false,
+            clean_offset: clean.min(end),
+            next_horizon: checkpoint.and_then(|c| c.next_horizon),
+            cleaning: Arc::new(AtomicBool::new(false)),
+            swap_pending: false,
         };
         log.delete_segments_below_start()?;
         log.refresh_max()?;
@@ -617,22 +677,33 @@ impl FileLog {
 
     fn write_batches(&mut self, buf: &[u8], spans: &[(usize, BatchHeader)]) -> Result<(), LogError> {
         let cap = self.config.segment_bytes.min(MAX_SEGMENT_BYTES);
+        let segment_ms = self.config.segment_ms;
         let interval = self.config.index_interval_bytes;
         let mut i = 0;
         while i < spans.len() {
             let (_, h) = &spans[i];
-            if self.active().must_roll(h.total_len() as u64, h.last_offset(), cap) {
+            if self.active().roll_state().must_roll(
+                h.total_len() as u64,
+                h.last_offset(),
+                h.max_timestamp,
+                cap,
+                segment_ms,
+            ) {
                 self.roll(h.base_offset)?;
             }
             let seg = self.segments.last_mut().expect("segments are never empty");
+            if seg.stats.size == 0 {
+                seg.first_ts = Some(h.max_timestamp);
+            }
+            let mut state = seg.roll_state();
+            state.size += h.total_len() as u64;
             let mut j = i + 1;
-            let mut size = seg.stats.size + h.total_len() as u64;
             while let Some((_, h)) = spans.get(j) {
                 let len = h.total_len() as u64;
-                if size + len > cap || h.last_offset() - seg.base > MAX_OFFSET_SPAN {
+                if state.must_roll(len, h.last_offset(), h.max_timestamp, cap, segment_ms) {
                     break;
                 }
-                size += len;
+                state.size += len;
                 j += 1;
             }
             let from = spans[i].0;
@@ -676,6 +747,7 @@ impl FileLog {
             times: ix.map_or(0, |ix| ix.times.len()),
             bytes_since_entry: ix.map_or(0, |ix| ix.bytes_since_entry),
             max: self.max,
+            first_ts: seg.first_ts,
         }
     }
 
@@ -690,6 +762,7 @@ impl FileLog {
         }
         let seg = self.segments.last_mut().expect("segments are never empty");
         seg.stats = s.stats;
+        seg.first_ts = s.first_ts;
         if let Err(e) = seg.file.set_len(s.stats.size) {
             tracing::warn!(path = %seg_path(&self.dir, seg.base, LOG_EXT).display(), error = %e,
                 "cannot cut back a failed append");
@@ -884,10 +957,12 @@ impl FileLog {
         Ok(self.start)
     }
 
-    /// Deletes the older segments holding only offsets below the log start.
+    /// Deletes the older segments whose offset range lies below the log start. The range ends
+    /// at the next segment's base (as Kafka decides), not at the last batch: a segment emptied by
+    /// compaction at the start offset stays, so the start offset does not move on reopen.
     fn delete_segments_below_start(&mut self) -> Result<(), LogError> {
         let last = self.segments.len() - 1;
-        let n = self.segments[..last].iter().take_while(|s| s.stats.next_offset <= self.start).count();
+        let n = (0..last).take_while(|&i| self.segments[i + 1].base <= self.start).count();
         self.delete_oldest(n)
     }
 
@@ -1077,16 +1152,23 @@ fn create_segment(dir: &Path, base: i64) -> Result<Segment, LogError> {
 /// Opens a segment: from its index files when `trust_indexes` and they agree with the log,
 /// otherwise by walking it (the in-memory indexes are then rebuilt and `active` is `Some`).
 /// Returns whether the file was cut short.
-fn load_segment(dir: &Path, base: i64, config: &LogConfig, trust_indexes: bool) -> Result<(Segment, bool), LogError> {
+/// `gaps`: batches may start after the previous one's end (a compacted segment).
+fn load_segment(
+    dir: &Path,
+    base: i64,
+    config: &LogConfig,
+    trust_indexes: bool,
+    gaps: bool,
+) -> Result<(Segment, bool), LogError> {
     let path = seg_path(dir, base, LOG_EXT);
     let file = OpenOptions::new().read(true).write(true).open(&path).at(&path)?;
     let size = file.metadata().at(&path)?.len();
     let mut file = file;
     if trust_indexes {
-        match load_indexed(dir, base, &file, size) {
+        match load_indexed(dir, base, &file, size, gaps) {
             Ok(Some((next_offset, max_ts))) => {
                 let stats = Stats { size, next_offset, max_ts, live_max: max_ts };
-                let seg = Segment { base, file, stats, active: None };
+                let seg = Segment { base, file, stats, active: None, first_ts: None, created: Instant::now() };
                 // The time index's last entry must be the batch holding the segment's maximum.
                 match seg.holds_max(dir) {
                     Ok(true) => return Ok((seg, false)),
@@ -1104,15 +1186,17 @@ fn load_segment(dir: &Path, base: i64, config: &LogConfig, trust_indexes: bool) 
     }
     let mut stats = Stats { size: 0, next_offset: base, max_ts: None, live_max: None };
     let mut index = ActiveIndex::default();
+    let mut first_ts = None;
     let interval = config.index_interval_bytes;
     let (valid, why) = walk_file(&file, size, |pos, h| {
         let len = h.total_len() as u64;
-        if h.base_offset != stats.next_offset {
+        if h.base_offset < stats.next_offset || (!gaps && h.base_offset != stats.next_offset) {
             return Err(format!("batch at offset {} where {} was expected", h.base_offset, stats.next_offset));
         }
         if pos > 0 && (h.last_offset() - base > MAX_OFFSET_SPAN || pos + len > MAX_SEGMENT_BYTES) {
             return Err("segment larger than an index can address".into());
         }
+        first_ts.get_or_insert(h.max_timestamp);
         track(base, &mut stats, Some(&mut index), pos, h, interval);
         Ok(())
     })
@@ -1124,12 +1208,18 @@ fn load_segment(dir: &Path, base: i64, config: &LogConfig, trust_indexes: bool) 
         file.set_len(valid).at(&path)?;
         file.sync_all().at(&path)?;
     }
-    Ok((Segment { base, file, stats, active: Some(index) }, cut))
+    Ok((Segment { base, file, stats, active: Some(index), first_ts, created: Instant::now() }, cut))
 }
 
 /// Checks an older segment's index files against its log: `(next offset, max timestamp)` when
 /// they agree, `None` when the segment must be walked.
-fn load_indexed(dir: &Path, base: i64, file: &File, size: u64) -> io::Result<Option<(i64, Option<TsOffset>)>> {
+fn load_indexed(
+    dir: &Path,
+    base: i64,
+    file: &File,
+    size: u64,
+    gaps: bool,
+) -> io::Result<Option<(i64, Option<TsOffset>)>> {
     let Some((index, n_offsets)) = open_index(&seg_path(dir, base, INDEX_EXT), OFFSET_ENTRY)? else {
         return Ok(None);
     };
@@ -1159,7 +1249,8 @@ fn load_indexed(dir: &Path, base: i64, file: &File, size: u64) -> io::Result<Opt
     }
     let mut ok = true;
     scan_headers(file, from, size, |_, h| {
-        if h.base_offset != expected
+        if h.base_offset < expected
+            || (!gaps && h.base_offset != expected)
             || h.last_offset() - base > MAX_OFFSET_SPAN
             || h.max_timestamp > max.0
             || (h.max_timestamp == max.0 && h.last_offset() > max.1)

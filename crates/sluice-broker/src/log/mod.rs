@@ -5,10 +5,14 @@
 //! - [`file::FileLog`]: append-only segment files with a sparse offset index and a time index,
 //!   recovered on open (a torn tail is truncated at the last valid batch).
 //!
+//! Both roll segments the same way ([`LogConfig`]: `segment.bytes`, `segment.ms`) and compact
+//! the same way ([`compaction`]: `cleanup.policy=compact`).
+//!
 //! The caller has validated every batch (CRC, magic) and decided the offsets are to be
 //! assigned; the log stamps base offsets, stores, and serves whole batches: a read at an
 //! offset inside a batch returns that whole batch, as Kafka does.
 
+pub mod compaction;
 pub mod file;
 pub mod memory;
 
@@ -34,6 +38,10 @@ pub enum FlushPolicy {
 pub struct LogConfig {
     /// Roll to a new segment once the active one reaches this size (`segment.bytes`).
     pub segment_bytes: u64,
+    /// Roll to a new segment once a batch's largest timestamp is this much later than the
+    /// active segment's first batch's (`segment.ms`); by wall clock when batches carry no
+    /// timestamps.
+    pub segment_ms: i64,
     /// Bytes between sparse index entries (`index.interval.bytes`).
     pub index_interval_bytes: u64,
     /// fsync policy.
@@ -42,7 +50,41 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { segment_bytes: 1 << 30, index_interval_bytes: 4096, flush: FlushPolicy::Os }
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 604_800_000,
+            index_interval_bytes: 4096,
+            flush: FlushPolicy::Os,
+        }
+    }
+}
+
+/// The active segment, as far as rolling is concerned.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RollState {
+    /// Base offset.
+    pub(crate) base: i64,
+    /// Bytes held.
+    pub(crate) size: u64,
+    /// Largest timestamp of its first batch (Kafka's rolling-based timestamp).
+    pub(crate) first_ts: Option<i64>,
+    /// Milliseconds since it was created (used when batches carry no timestamp).
+    pub(crate) age_ms: u64,
+}
+
+impl RollState {
+    /// Whether a batch of `len` bytes, `last_offset` and `max_ts` must start a new segment, as
+    /// Kafka's `LogSegment.shouldRoll` decides: never into an empty segment; when it would pass
+    /// `cap` bytes or the offset span an index can address; or when `segment_ms` has passed.
+    pub(crate) fn must_roll(&self, len: u64, last_offset: i64, max_ts: i64, cap: u64, segment_ms: i64) -> bool {
+        if self.size == 0 {
+            return false;
+        }
+        let waited = match self.first_ts {
+            Some(t) if t >= 0 => max_ts.saturating_sub(t),
+            _ => i64::try_from(self.age_ms).unwrap_or(i64::MAX),
+        };
+        self.size + len > cap || last_offset - self.base > i32::MAX as i64 || waited > segment_ms
     }
 }
 
@@ -177,5 +219,33 @@ impl PartitionLog {
     /// Removes all data files of this log (topic deletion).
     pub fn destroy(self) -> Result<(), LogError> {
         dispatch!(self, l => l.destroy())
+    }
+
+    /// Plans a compaction round if one is due ([`compaction`]); `None` when there is nothing to
+    /// do or a round is already in progress. Call under the partition lock, run the job without
+    /// it, then [`PartitionLog::commit_clean`] under it again.
+    pub fn prepare_clean(
+        &mut self,
+        config: &compaction::CleanConfig,
+        now_ms: i64,
+    ) -> Result<Option<compaction::CleanJob>, LogError> {
+        match self {
+            PartitionLog::Memory(l) => Ok(l.prepare_clean(config, now_ms).map(compaction::CleanJob::Memory)),
+            PartitionLog::File(l) => Ok(l.prepare_clean(config, now_ms)?.map(compaction::CleanJob::File)),
+        }
+    }
+
+    /// Swaps the result of a compaction round in, unless the log changed meanwhile.
+    pub fn commit_clean(&mut self, output: compaction::CleanOutput) -> Result<compaction::CleanOutcome, LogError> {
+        match (self, output) {
+            (PartitionLog::Memory(l), compaction::CleanOutput::Memory(o)) => Ok(l.commit_clean(o)),
+            (PartitionLog::File(l), compaction::CleanOutput::File(o)) => l.commit_clean(o),
+            _ => Ok(compaction::CleanOutcome::Abandoned("the output belongs to another log engine".into())),
+        }
+    }
+
+    /// Everything below this offset has been compacted (Kafka's cleaner checkpoint).
+    pub fn clean_offset(&self) -> i64 {
+        dispatch!(self, l => l.clean_offset())
     }
 }

@@ -1,4 +1,5 @@
 //! Real broker on 127.0.0.1:0, real sockets.
 
+mod compaction;
 mod robustness;
 mod versions;

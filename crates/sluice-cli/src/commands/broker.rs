@@ -34,6 +34,9 @@ pub(crate) fn resolve(args: &BrokerArgs) -> anyhow::Result<BrokerConfig> {
     if args.num_partitions < 1 {
         bail!("--num-partitions {} must be at least 1", args.num_partitions);
     }
+    if args.log_cleaner_backoff_ms == 0 {
+        bail!("--log-cleaner-backoff-ms must be at least 1 (Kafka's default is 15000)");
+    }
     if args.segment_bytes < 1024 * 1024 {
         bail!("--segment-bytes {} is below Kafka's minimum of 1048576 (1 MiB)", args.segment_bytes);
     }
@@ -62,6 +65,7 @@ pub(crate) fn resolve(args: &BrokerArgs) -> anyhow::Result<BrokerConfig> {
         retention_ms: args.retention_ms,
         retention_bytes: args.retention_bytes,
         max_message_bytes: args.max_message_bytes,
+        log_cleaner_backoff: Duration::from_millis(args.log_cleaner_backoff_ms),
         flush,
         coordinator: CoordinatorConfig {
             limits: GroupLimits {
@@ -85,6 +89,16 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
         )
     })?;
     let local = listener.local_addr()?;
+    // Bind the registry's port before opening the data, so a taken port fails fast.
+    let registry_listener = match &args.registry_listen {
+        Some(addr) if !args.no_registry => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!(
+                "cannot listen on {addr} for the schema registry: is another registry running there? pick another \
+                 with --registry-listen 127.0.0.1:PORT, or run without one with --no-registry"
+            )
+        })?),
+        _ => None,
+    };
     let storage = match &config.data_dir {
         Some(d) => format!("data in {}", d.display()),
         None => "in memory".to_string(),
@@ -93,8 +107,29 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
         sluice_broker::start(listener, config).with_context(|| format!("cannot open the broker's data ({storage})"))?;
     println!("sluice broker listening on {local} (advertised as {}), {storage}", handle.bootstrap());
     let _ = std::io::stdout().flush();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let registry = match registry_listener {
+        None => None,
+        Some(listener) => {
+            let registry_addr = listener.local_addr()?;
+            let config = sluice_registry::RegistryConfig::new(handle.bootstrap());
+            let registry = sluice_registry::connect(&config).await.context("cannot start the schema registry")?;
+            println!("sluice schema registry listening on http://{registry_addr}, schemas in topic {}", config.topic);
+            let _ = std::io::stdout().flush();
+            let mut stop = stop_rx.clone();
+            Some(tokio::spawn(sluice_registry::serve_registry(listener, std::sync::Arc::new(registry), async move {
+                let _ = stop.changed().await;
+            })))
+        }
+    };
     super::shutdown_signal().await;
     tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    if let Some(task) = registry
+        && let Ok(Err(e)) = task.await
+    {
+        tracing::warn!(error = %e, "the schema registry stopped with an error");
+    }
     handle.shutdown().await;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `sluice produce | consume | topics | generate` as a user runs them.
 
 mod admin;
+mod broker;
 mod config;
 mod console;
 mod groups;

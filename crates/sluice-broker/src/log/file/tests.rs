@@ -17,7 +17,7 @@ fn batch(n: usize, ts: i64) -> Vec<u8> {
 }
 
 fn cfg(segment_bytes: u64, index_interval_bytes: u64) -> LogConfig {
-    LogConfig { segment_bytes, index_interval_bytes, flush: FlushPolicy::Os }
+    LogConfig { segment_bytes, index_interval_bytes, flush: FlushPolicy::Os, ..LogConfig::default() }
 }
 
 fn open(dir: &Path, config: &LogConfig) -> FileLog {
@@ -487,7 +487,7 @@ fn flush_policies_store_the_same_data() {
         [FlushPolicy::Os, FlushPolicy::EveryAppend, FlushPolicy::IntervalMs(0), FlushPolicy::IntervalMs(u64::MAX)]
     {
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig { segment_bytes: 300, index_interval_bytes: 100, flush };
+        let config = LogConfig { segment_bytes: 300, index_interval_bytes: 100, flush, ..LogConfig::default() };
         let mut mem = MemoryLog::new();
         {
             let mut log = open(dir.path(), &config);
