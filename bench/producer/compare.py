@@ -191,17 +191,27 @@ def main() -> int:
             server.cleanup()
 
     print()
-    print(f"{'broker':8} {'producer':34} {'records/s':>12} {'(producing)':>12} {'CPU s/M':>9} {'RSS MB':>7}")
+    print(f"load (uptime): {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; "
+          f"{os.cpu_count()} CPUs")
+    print("records/s: whole process life; (producing): the tool's own figure; CPU s/M: user + system "
+          "CPU seconds per million records;\n× rdkafka, × java: records/s over rdkafka_performance "
+          f"-s {size} and kafka-producer-perf-test --record-size {size} to the same broker")
+    print(f"{'broker':8} {'producer':34} {'records/s':>12} {'(producing)':>12} {'CPU s/M':>9} {'RSS MB':>7} "
+          f"{'× rdkafka':>9} {'× java':>7}")
     for target, rows in results.items():
+        ref = rows[f"rdkafka_performance {size} B"]["records/s"]
+        java = rows.get(f"kafka-producer-perf-test {size} B", {}).get("records/s")
         for name, r in rows.items():
+            vs_java = f"{r['records/s'] / java:7.2f}" if java else f"{'-':>7}"
             print(f"{target:8} {name:34} {r['records/s']:12,.0f} {r.get('records/s (producing)', 0):12,.0f} "
-                  f"{r['cpu s/M']:9.2f} {r['rss MB']:7.0f}")
+                  f"{r['cpu s/M']:9.2f} {r['rss MB']:7.0f} {r['records/s'] / ref:9.2f} {vs_java}")
     print()
     for target, rows in results.items():
         s = rows["sluice produce user-events"]["records/s"]
         ref = rows[f"rdkafka_performance {size} B"]["records/s"]
+        verdict = "within 10%" if s >= 0.9 * ref else "NOT within 10%"
         print(f"{target}: sluice produce user-events = {s / ref:.2f} × rdkafka_performance -s {size} "
-              f"({s:,.0f} vs {ref:,.0f} records/s)")
+              f"({s:,.0f} vs {ref:,.0f} records/s): {verdict}")
     if "sluice" in results:
         s = results["sluice"]["sluice produce user-events"]["records/s"]
         print(f"goal ≥ 1,000,000 UserEvents/s to sluice's broker: {'met' if s >= 1e6 else 'NOT met'} ({s:,.0f})")
