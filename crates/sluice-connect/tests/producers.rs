@@ -187,6 +187,36 @@ async fn deliveries_are_counted_when_only_errors_are_reported() {
     assert_eq!(read(broker.bootstrap(), "only-errors").await.len(), 500);
 }
 
+/// librdkafka's queue holds 16 records here, so almost every `send` finds it full and has to
+/// serve delivery reports (and pause) until there is room; nothing may be lost or reordered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_local_queue_makes_send_wait_not_drop() {
+    const N: usize = 5_000;
+    let broker = TestBroker::start().await;
+    let bootstrap = broker.bootstrap();
+    let (delivered, failed, in_flight) = tokio::task::spawn_blocking(move || {
+        let mut settings = ClientSettings::producer(&bootstrap);
+        settings.set("queue.buffering.max.messages", "16");
+        settings.set("linger.ms", "1");
+        let sink = KafkaSink::new(&settings, "queue-full").unwrap();
+        sink.check_broker(Duration::from_secs(10), true).unwrap();
+        for i in 0..N {
+            sink.send_to(Some(0), None, format!("{i}").as_bytes(), i).unwrap();
+        }
+        assert!(sink.flush(&|| false));
+        (sink.stats().delivered(), sink.stats().failed(), sink.in_flight())
+    })
+    .await
+    .unwrap();
+    assert_eq!((delivered, failed, in_flight), (N as u64, 0, 0));
+    let values: Vec<String> = read(broker.bootstrap(), "queue-full")
+        .await
+        .into_iter()
+        .map(|r| String::from_utf8(r.value.unwrap()).unwrap())
+        .collect();
+    assert_eq!(values, (0..N).map(|i| i.to_string()).collect::<Vec<_>>());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_are_seed_003_json_spread_over_partitions() {
     let broker = TestBroker::start().await;
