@@ -10,6 +10,7 @@ pub use crate::commands::generate::GenerateArgs;
 pub use crate::commands::groups::GroupsArgs;
 pub use crate::commands::produce::ProduceArgs;
 pub use crate::commands::run::RunArgs;
+pub use crate::commands::schemas::SchemasArgs;
 pub use crate::commands::topics::TopicsArgs;
 
 /// sluice: a Kafka-compatible broker, schema registry and event-time stream processor in one
@@ -146,68 +147,4 @@ pub struct RegistryArgs {
     /// How long to wait for the broker at start (kafkastore.init.timeout.ms), in ms.
     #[arg(long, default_value_t = 60_000, value_name = "MS")]
     pub init_timeout_ms: u64,
-}
-
-/// `sluice schemas` subcommands.
-#[derive(Debug, Args)]
-pub struct SchemasArgs {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: SchemasCommand,
-}
-
-/// Schema tools.
-#[derive(Debug, Subcommand)]
-pub enum SchemasCommand {
-    /// Compile .proto files (imports and well-known types included) into a descriptor set, as
-    /// `protoc --include_imports --descriptor_set_out` does; no protoc needed.
-    Compile(CompileArgs),
-    /// Decode Confluent-framed protobuf values (hex, one per line on stdin) into JSON rows,
-    /// fetching their schemas from a registry.
-    Decode(DecodeArgs),
-    /// Encode JSON objects (one per line on stdin) as Confluent-framed protobuf values (hex, one
-    /// per line), registering the .proto file and its imports as confluent-kafka does.
-    Encode(EncodeArgs),
-}
-
-/// `sluice schemas compile` flags.
-#[derive(Debug, Args)]
-pub struct CompileArgs {
-    /// The .proto files.
-    #[arg(required = true, value_name = "FILE.proto")]
-    pub files: Vec<PathBuf>,
-    /// Where to write the FileDescriptorSet.
-    #[arg(short, long, value_name = "FILE.desc")]
-    pub output: PathBuf,
-    /// Directories searched for imports (default: each file's directory).
-    #[arg(short = 'I', long = "proto-path", value_name = "DIR")]
-    pub include: Vec<PathBuf>,
-}
-
-/// `sluice schemas decode` flags.
-#[derive(Debug, Args)]
-pub struct DecodeArgs {
-    /// The schema registry.
-    #[arg(long, default_value = "http://127.0.0.1:8081", value_name = "URL", env = "SCHEMA_REGISTRY_URL")]
-    pub schema_registry: String,
-}
-
-/// `sluice schemas encode` flags.
-#[derive(Debug, Args)]
-pub struct EncodeArgs {
-    /// The schema registry.
-    #[arg(long, default_value = "http://127.0.0.1:8081", value_name = "URL", env = "SCHEMA_REGISTRY_URL")]
-    pub schema_registry: String,
-    /// Subject to register the schema under (e.g. TOPIC-value).
-    #[arg(long, value_name = "SUBJECT")]
-    pub subject: String,
-    /// The .proto file.
-    #[arg(long, value_name = "FILE.proto")]
-    pub proto: PathBuf,
-    /// Message full name (e.g. protobuf.UserEvent).
-    #[arg(long, value_name = "NAME")]
-    pub message: String,
-    /// Directories searched for imports (default: the file's directory).
-    #[arg(short = 'I', long = "proto-path", value_name = "DIR")]
-    pub include: Vec<PathBuf>,
 }

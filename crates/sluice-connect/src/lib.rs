@@ -7,7 +7,8 @@
 //!
 //! # Layout
 //! - [`source`]: the seeds' generators (`generator/`, one file each) and the CSV replay.
-//! - [`encode`]: JSON, CSV and the interim flat protobuf encoder, behind [`encode::Encoder`].
+//! - [`encode`]: JSON, CSV and protobuf (a descriptor's message, plain or framed for a schema
+//!   registry), behind [`encode::Encoder`].
 //! - [`kafka`]: the librdkafka context (quiet logs, "no broker" detection, delivery counts),
 //!   client settings with the seeds' producer defaults, the producer sink.
 //! - [`pipeline`]: the producer loop and the batched CSV replay.

@@ -1,10 +1,10 @@
 //! The producer loop (generator → encoder → sink, paced) and the batched CSV replay.
 //!
 //! Both run on the caller's thread with blocking waits: librdkafka does the network work on
-//! its own threads, and a plain loop is what reaches a million records a second. The
-//! [`Interrupt`] is checked between records and during every wait, so Ctrl-C ends a run within
-//! ~100 ms: the first stops producing and waits for the deliveries in flight, the second
-//! drops them.
+//! its own threads, and a plain loop is what reaches a million records a second. Waits serve
+//! the sink's delivery reports ([`KafkaSink::wait_until`]). The [`Interrupt`] is checked
+//! between records and during every wait, so Ctrl-C ends a run within ~100 ms: the first stops
+//! producing and waits for the deliveries in flight, the second drops them.
 
 use crate::encode::json::write_object;
 use crate::encode::{EncodeError, Encoder};
@@ -94,20 +94,6 @@ impl Interrupt {
 
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// Sleeps until `until`, in slices, returning `false` if a stop was requested meanwhile.
-pub fn sleep_until(until: Instant, stop: &Interrupt) -> bool {
-    loop {
-        if stop.stopped() {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= until {
-            return true;
-        }
-        std::thread::sleep((until - now).min(Duration::from_millis(50)));
-    }
-}
-
 /// The key bytes of `row`'s key column (text as is, other values as displayed).
 pub fn key_of(row: &Row, column: Option<usize>, buf: &mut Vec<u8>) -> bool {
     let Some(c) = column else { return false };
@@ -133,6 +119,7 @@ pub fn run_generator(
 ) -> Result<RunOutcome, PipelineError> {
     let start = Instant::now();
     let key_column = generator.key_column();
+    let uses_clock = generator.uses_clock();
     // Paces slower than one record a year are treated as one a year rather than overflowing.
     let interval = pace
         .rate
@@ -157,7 +144,7 @@ pub fn run_generator(
             {
                 break;
             }
-            if !sleep_until(due, stop) {
+            if !sink.wait_until(due, &|| stop.stopped()) {
                 interrupted = true;
                 break;
             }
@@ -169,7 +156,9 @@ pub fn run_generator(
             interrupted = true;
             break;
         }
-        generator.next_row(now_ms(), &mut row);
+        // The clock costs a system-call-free but not free read per record: skipped for
+        // generators that do not stamp their rows.
+        generator.next_row(if uses_clock { now_ms() } else { 0 }, &mut row);
         value.clear();
         encoder.encode(&row, &mut value).map_err(|source| PipelineError::Encode { index: produced, source })?;
         let has_key = key_of(&row, key_column, &mut key);
@@ -284,7 +273,7 @@ pub fn replay_csv(
                 break;
             }
             retries_used += 1;
-            if !sleep_until(Instant::now() + plan.retry_backoff, stop) {
+            if !sink.wait_until(Instant::now() + plan.retry_backoff, &|| stop.stopped()) {
                 outcome.interrupted = true;
                 break;
             }
@@ -310,7 +299,7 @@ pub fn replay_csv(
         if outcome.interrupted {
             break;
         }
-        if !last && !sleep_until(Instant::now() + plan.sleep, stop) {
+        if !last && !sink.wait_until(Instant::now() + plan.sleep, &|| stop.stopped()) {
             outcome.interrupted = true;
             break;
         }

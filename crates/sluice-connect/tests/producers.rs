@@ -1,12 +1,14 @@
 use prost::Message as _;
 use sluice_connect::encode::Encoder;
 use sluice_connect::encode::json::JsonEncoder;
-use sluice_connect::encode::proto::{ProtoEncoder, ProtoMessage};
+use sluice_connect::encode::protobuf::ProtoEncoder;
 use sluice_connect::kafka::{ClientSettings, KafkaSink};
 use sluice_connect::pipeline::{Interrupt, Pace, ReplayPlan, replay_csv, run_generator};
 use sluice_connect::source::csv_replay::read_csv;
 use sluice_connect::source::generator::transactions::{TransactionsSpec, generate, schema as tx_schema};
 use sluice_connect::source::generator::{Generator, Numbers, People, UserEvents, Views};
+use sluice_formats::protobuf::ProtoSchema;
+use sluice_formats::seeds;
 use sluice_testkit::{ConsumedRecord, TestBroker, read_topic};
 use sluice_wire::partitioner::partition_for_key;
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,11 +25,34 @@ struct UserEvent {
     value: f64,
 }
 
-/// prost's view of `MyEvent`.
+/// prost's view of `google.protobuf.Timestamp`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Timestamp {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
+
+/// prost's view of seed 001's `numbers.MyEvent`.
 #[derive(Clone, PartialEq, prost::Message)]
 struct MyEvent {
     #[prost(int32, tag = "1")]
     number: i32,
+    #[prost(message, optional, tag = "2")]
+    created_at: Option<Timestamp>,
+}
+
+/// The seed's UserEvent encoder, from the embedded descriptor set.
+fn user_event_encoder() -> ProtoEncoder {
+    let s = ProtoSchema::from_descriptor_set(seeds::USER_EVENT_DESC, "user_event.desc").unwrap();
+    ProtoEncoder::new(&UserEvents::schema(), &s.message(seeds::USER_EVENT).unwrap(), "test").unwrap()
+}
+
+/// The seed's MyEvent encoder, from the embedded .proto.
+fn my_event_encoder() -> ProtoEncoder {
+    let s = ProtoSchema::compile_source("my_event.proto", seeds::MY_EVENT_PROTO).unwrap();
+    ProtoEncoder::new(&Numbers::schema(), &s.message(seeds::MY_EVENT).unwrap(), "test").unwrap()
 }
 
 const READ_TIMEOUT: Duration = Duration::from_secs(20);
@@ -68,7 +93,7 @@ fn count(n: u64) -> Pace {
 async fn user_events_are_protobuf_keyed_by_user_on_murmur2_partitions() {
     let broker = TestBroker::start().await;
     let g = UserEvents::new(7);
-    let enc = ProtoEncoder::new(&UserEvents::schema(), ProtoMessage::user_event()).unwrap();
+    let enc = user_event_encoder();
     let (produced, delivered, failed) =
         produce(broker.bootstrap(), "user-events", Box::new(g), Box::new(enc), count(300)).await;
     assert_eq!((produced, delivered, failed), (300, 300, 0));
@@ -93,7 +118,7 @@ async fn user_events_are_protobuf_keyed_by_user_on_murmur2_partitions() {
 
     // Same seed, same events: the decoded sequence per partition is reproducible.
     let mut again = UserEvents::new(7);
-    let mut enc = ProtoEncoder::new(&UserEvents::schema(), ProtoMessage::user_event()).unwrap();
+    let mut enc = user_event_encoder();
     let mut expected: BTreeMap<i32, Vec<Vec<u8>>> = BTreeMap::new();
     let mut row = Default::default();
     for _ in 0..300 {
@@ -113,7 +138,7 @@ async fn user_events_are_protobuf_keyed_by_user_on_murmur2_partitions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numbers_are_my_event_protobuf_paced_by_rate() {
     let broker = TestBroker::start().await;
-    let enc = ProtoEncoder::new(&Numbers::schema(), ProtoMessage::my_event()).unwrap();
+    let enc = my_event_encoder();
     let started = Instant::now();
     let pace = Pace { count: Some(4), rate: Some(20.0), ..Pace::default() };
     let (produced, delivered, _) =
@@ -123,11 +148,73 @@ async fn numbers_are_my_event_protobuf_paced_by_rate() {
     assert_eq!((produced, delivered), (4, 4));
     let records = read(broker.bootstrap(), "numbers").await;
     assert_eq!(records.len(), 4);
+    let now = sluice_connect::civil::now_ms();
     for r in records {
         assert_eq!(r.key, None);
-        let n = MyEvent::decode(r.value.as_deref().unwrap()).unwrap().number;
-        assert!((1..=100).contains(&n), "{n}");
+        let ev = MyEvent::decode(r.value.as_deref().unwrap()).unwrap();
+        assert!((1..=100).contains(&ev.number), "{}", ev.number);
+        // created_at: the time the number was drawn, whole milliseconds.
+        let t = ev.created_at.expect("created_at is set");
+        let ms = t.seconds * 1000 + i64::from(t.nanos / 1_000_000);
+        assert_eq!(t.nanos % 1_000_000, 0);
+        assert!((now - 60_000..=now).contains(&ms), "created_at {ms} is not within the last minute of {now}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_are_counted_when_only_errors_are_reported() {
+    let broker = TestBroker::start().await;
+    let bootstrap = broker.bootstrap();
+    let (produced, delivered, failed) = tokio::task::spawn_blocking(move || {
+        let mut settings = ClientSettings::producer(&bootstrap);
+        settings.set("delivery.report.only.error", "true");
+        let sink = KafkaSink::new(&settings, "only-errors").unwrap();
+        sink.check_broker(Duration::from_secs(10), true).unwrap();
+        let out = run_generator(
+            &mut UserEvents::new(3),
+            &mut user_event_encoder(),
+            &sink,
+            count(500),
+            &Interrupt::new(),
+            &mut || 0,
+        )
+        .unwrap();
+        (out.produced, sink.stats().delivered(), sink.stats().failed())
+    })
+    .await
+    .unwrap();
+    assert_eq!((produced, delivered, failed), (500, 500, 0));
+    assert_eq!(read(broker.bootstrap(), "only-errors").await.len(), 500);
+}
+
+/// librdkafka's queue holds 16 records here, so almost every `send` finds it full and has to
+/// serve delivery reports (and pause) until there is room; nothing may be lost or reordered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_local_queue_makes_send_wait_not_drop() {
+    const N: usize = 5_000;
+    let broker = TestBroker::start().await;
+    let bootstrap = broker.bootstrap();
+    let (delivered, failed, in_flight) = tokio::task::spawn_blocking(move || {
+        let mut settings = ClientSettings::producer(&bootstrap);
+        settings.set("queue.buffering.max.messages", "16");
+        settings.set("linger.ms", "1");
+        let sink = KafkaSink::new(&settings, "queue-full").unwrap();
+        sink.check_broker(Duration::from_secs(10), true).unwrap();
+        for i in 0..N {
+            sink.send_to(Some(0), None, format!("{i}").as_bytes(), i).unwrap();
+        }
+        assert!(sink.flush(&|| false));
+        (sink.stats().delivered(), sink.stats().failed(), sink.in_flight())
+    })
+    .await
+    .unwrap();
+    assert_eq!((delivered, failed, in_flight), (N as u64, 0, 0));
+    let values: Vec<String> = read(broker.bootstrap(), "queue-full")
+        .await
+        .into_iter()
+        .map(|r| String::from_utf8(r.value.unwrap()).unwrap())
+        .collect();
+    assert_eq!(values, (0..N).map(|i| i.to_string()).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

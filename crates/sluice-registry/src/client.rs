@@ -98,6 +98,29 @@ impl FetchedSchema {
     }
 }
 
+/// One version of a subject, as `GET /subjects/{s}/versions/{v}` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct SubjectVersion {
+    /// Subject.
+    pub subject: String,
+    /// Version within the subject.
+    pub version: i32,
+    /// Schema id.
+    pub id: u32,
+    /// `PROTOBUF`, `AVRO` or `JSON` (Confluent leaves it out for Avro).
+    #[serde(rename = "schemaType", default = "avro")]
+    pub schema_type: String,
+    /// The schema text.
+    pub schema: String,
+    /// Schemas it imports.
+    #[serde(default)]
+    pub references: Vec<SchemaReference>,
+}
+
+fn avro() -> String {
+    "AVRO".to_string()
+}
+
 /// Schema id and message-index path.
 type DecoderKey = (u32, Vec<u32>);
 
@@ -225,6 +248,58 @@ impl RegistryClient {
             .as_u64()
             .and_then(|i| u32::try_from(i).ok())
             .ok_or_else(|| ClientError::Body { url: format!("{}{path}", self.base), why: format!("no id in {v}") })
+    }
+
+    /// `GET /subjects`: the subjects (soft-deleted ones too when `deleted`).
+    pub async fn subjects(&self, deleted: bool) -> Result<Vec<String>, ClientError> {
+        let path = if deleted { "/subjects?deleted=true" } else { "/subjects" };
+        let v = self.call(reqwest::Method::GET, path, None).await?;
+        serde_json::from_value(v.clone())
+            .map_err(|e| ClientError::Body { url: format!("{}{path}", self.base), why: format!("{e}: {v:.200}") })
+    }
+
+    /// `GET /subjects/{subject}/versions`: the subject's versions, oldest first.
+    pub async fn versions(&self, subject: &str) -> Result<Vec<i32>, ClientError> {
+        let path = format!("/subjects/{}/versions", encode_subject(subject));
+        let v = self.call(reqwest::Method::GET, &path, None).await?;
+        serde_json::from_value(v.clone())
+            .map_err(|e| ClientError::Body { url: format!("{}{path}", self.base), why: format!("{e}: {v:.200}") })
+    }
+
+    /// `GET /subjects/{subject}/versions/{version}`; `version` is a number or `latest`.
+    pub async fn subject_version(&self, subject: &str, version: &str) -> Result<SubjectVersion, ClientError> {
+        let path = format!("/subjects/{}/versions/{}", encode_subject(subject), encode_subject(version));
+        let v = self.call(reqwest::Method::GET, &path, None).await?;
+        serde_json::from_value(v.clone())
+            .map_err(|e| ClientError::Body { url: format!("{}{path}", self.base), why: format!("{e}: {v:.200}") })
+    }
+
+    /// `GET /schemas/ids/{id}` and `GET /schemas/ids/{id}/versions`: the schema with every
+    /// (subject, version) that holds it.
+    pub async fn schema_by_id(&self, id: u32) -> Result<(SubjectVersion, Vec<(String, i32)>), ClientError> {
+        let path = format!("/schemas/ids/{id}");
+        let v = self.call(reqwest::Method::GET, &path, None).await?;
+        let holders = self.call(reqwest::Method::GET, &format!("{path}/versions"), None).await?;
+        let holders: Vec<(String, i32)> = holders
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|h| {
+                        Some((h["subject"].as_str()?.to_string(), i32::try_from(h["version"].as_i64()?).ok()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (subject, version) = holders.first().cloned().unwrap_or_default();
+        let schema = SubjectVersion {
+            subject,
+            version,
+            id,
+            schema_type: v["schemaType"].as_str().unwrap_or("AVRO").to_string(),
+            schema: v["schema"].as_str().unwrap_or_default().to_string(),
+            references: serde_json::from_value(v["references"].clone()).unwrap_or_default(),
+        };
+        Ok((schema, holders))
     }
 
     /// The version of `subject` holding a schema.

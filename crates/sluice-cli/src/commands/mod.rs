@@ -8,7 +8,7 @@ pub(crate) mod groups;
 pub(crate) mod produce;
 mod registry;
 pub(crate) mod run;
-mod schemas;
+pub(crate) mod schemas;
 pub(crate) mod topics;
 
 use crate::args::Command;

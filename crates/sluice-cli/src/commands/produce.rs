@@ -17,13 +17,16 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sluice_connect::encode::Encoder;
 use sluice_connect::encode::json::JsonEncoder;
-use sluice_connect::encode::proto::{ProtoEncoder, ProtoMessage};
-use sluice_connect::encode::registry::RegistryProtoEncoder;
+use sluice_connect::encode::protobuf::ProtoEncoder;
 use sluice_connect::kafka::{ClientSettings, DeliveryStats, KafkaSink};
 use sluice_connect::pipeline::{Pace, run_generator};
 use sluice_connect::rng::Rng;
 use sluice_connect::source::generator::{Generator, Numbers, People, UserEvents, Views};
+use sluice_formats::protobuf::{MessageDescriptor, ProtoSchema};
+use sluice_formats::seeds;
+use sluice_registry::client::RegistryClient;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -46,11 +49,14 @@ pub struct ProduceArgs {
 #[derive(Debug, Subcommand)]
 pub enum ProduceWhat {
     /// Seed 000: protobuf UserEvent(userId, action, value), key = userId, 50 events to
-    /// `user-events` as fast as the broker takes them.
-    UserEvents(GenArgs),
-    /// Seed 001: protobuf MyEvent with a random number 1-100 every 5 s, forever, to `numbers`
-    /// (created with 3 partitions).
-    Numbers(GenArgs),
+    /// `user-events` as fast as the broker takes them; plain protobuf unless --schema-registry
+    /// is given.
+    UserEvents(ProtoGenArgs),
+    /// Seed 001: protobuf numbers.MyEvent(number 1-100, created_at) every 5 s, forever, to
+    /// `numbers` (created with 3 partitions); the schema registered (subject numbers-value) and
+    /// values in Confluent's wire format, as the seed does; --no-schema-registry for plain
+    /// protobuf.
+    Numbers(ProtoGenArgs),
     /// Seed 003: JSON {name, surname, amount, delta_t, flag}, 20 records 0.25 s apart, to
     /// `a_partitioned_topic` (created with 2 partitions).
     People(GenArgs),
@@ -89,12 +95,105 @@ pub struct GenArgs {
     /// none: the broker creates it on first use].
     #[arg(long, value_name = "N")]
     pub partitions: Option<i32>,
-    /// Schema registry the `numbers` producer registers `numbers.MyEvent` with (subject
-    /// `<topic>-value`; values in Confluent's wire format) [default: SCHEMA_REGISTRY_URL from
-    /// the environment or ./.env, else http://127.0.0.1:8081].
+}
+
+/// Flags of the protobuf producers (`user-events`, `numbers`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProtoGenArgs {
+    /// Pacing, topic, seed.
+    #[command(flatten)]
+    pub common: GenArgs,
+    /// Schema of the values: a descriptor set (FILE.desc, as `protoc --include_imports
+    /// --descriptor_set_out` or `sluice schemas compile` write it) or a .proto file (compiled,
+    /// imports searched in its directory) [default: the seed's schema, built in].
+    #[arg(long, value_name = "FILE.desc|FILE.proto")]
+    pub descriptor: Option<PathBuf>,
+    /// Message to encode, by full name (e.g. protobuf.UserEvent); its fields are matched to the
+    /// generated columns by name [default: the seed's message, or the only message of
+    /// --descriptor].
+    #[arg(long, value_name = "NAME")]
+    pub message: Option<String>,
+    /// Register the value schema in this schema registry under the subject TOPIC-value (as
+    /// confluent-kafka's ProtobufSerializer does) and write values in Confluent's wire format.
+    /// `numbers` always registers: with this URL, else SCHEMA_REGISTRY_URL (environment or
+    /// ./.env), else http://127.0.0.1:8081 (where `sluice broker` serves its registry).
     #[arg(long, value_name = "URL")]
     pub schema_registry: Option<String>,
+    /// Write plain protobuf, without registering (numbers registers by default).
+    #[arg(long, conflicts_with = "schema_registry")]
+    pub no_schema_registry: bool,
 }
+
+/// A protobuf producer's schema, resolved before anything connects.
+#[derive(Debug, Clone)]
+pub(crate) struct ProtoConfig {
+    message: MessageDescriptor,
+    /// Where the schema came from, for the banner.
+    origin: String,
+    /// The registry to register in and frame for, with where its URL came from.
+    registry: Option<(String, String)>,
+}
+
+impl ProtoConfig {
+    fn resolve(kind: GenKind, args: &ProtoGenArgs, env: &Environment) -> anyhow::Result<Self> {
+        let (schema, origin) = match &args.descriptor {
+            // Shown without the error's source chain: the message already includes it.
+            Some(path) => (
+                ProtoSchema::load(path).map_err(|e| anyhow::anyhow!("--descriptor {}: {e}", path.display()))?,
+                path.display().to_string(),
+            ),
+            None => match kind {
+                GenKind::Numbers => (
+                    ProtoSchema::compile_source("my_event.proto", seeds::MY_EVENT_PROTO)?,
+                    "the built-in my_event.proto".to_string(),
+                ),
+                _ => (
+                    ProtoSchema::from_descriptor_set(seeds::USER_EVENT_DESC, "the built-in user_event.desc")?,
+                    "the built-in user_event.desc".to_string(),
+                ),
+            },
+        };
+        let message = match (&args.message, &args.descriptor) {
+            (Some(name), _) => schema.message(name)?,
+            (None, None) => {
+                schema.message(if kind == GenKind::Numbers { seeds::MY_EVENT } else { seeds::USER_EVENT })?
+            }
+            (None, Some(path)) => {
+                let names = schema.message_names();
+                match names.as_slice() {
+                    [only] => schema.message(only)?,
+                    _ => bail!(
+                        "{} declares {} messages ({}); pick one with --message NAME",
+                        path.display(),
+                        names.len(),
+                        names.join(", ")
+                    ),
+                }
+            }
+        };
+        let registry = match (&args.schema_registry, kind) {
+            _ if args.no_schema_registry => None,
+            (Some(url), _) => Some((url.clone(), "--schema-registry".to_string())),
+            // Seed 001 always registers its schema: the numbers job reads framed values.
+            (None, GenKind::Numbers) => env
+                .get("SCHEMA_REGISTRY_URL")
+                .or_else(|| Some((DEFAULT_REGISTRY.to_string(), "the default".to_string()))),
+            (None, _) => None,
+        };
+        if let Some((url, origin)) = &registry
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!(
+                "schema registry URL {url:?} (from {origin}) is not http://HOST:PORT; write e.g. http://127.0.0.1:8081"
+            );
+        }
+        Ok(ProtoConfig { message, origin, registry })
+    }
+}
+
+/// Where `numbers` registers its schema when neither --schema-registry nor SCHEMA_REGISTRY_URL
+/// says: the registry `sluice broker` serves by default.
+const DEFAULT_REGISTRY: &str = "http://127.0.0.1:8081";
 
 /// The seed producers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,26 +251,33 @@ impl GenKind {
         })
     }
 
-    fn build(self, seed: u64) -> anyhow::Result<Parts> {
+    /// The generator and its encoder; protobuf producers get `proto`'s message, framed for
+    /// the registry when `framing` (schema id, subject) is given.
+    fn build(self, seed: u64, proto: Option<&ProtoConfig>, framing: Option<(u32, &str)>) -> anyhow::Result<Parts> {
+        let protobuf = |generator: &dyn Generator| -> anyhow::Result<Box<dyn Encoder>> {
+            let Some(p) = proto else { bail!("the {} producer needs a protobuf schema", self.name()) };
+            let enc = ProtoEncoder::new(generator.schema(), &p.message, &p.origin)?;
+            Ok(Box::new(match framing {
+                Some((id, subject)) => enc.with_confluent_framing(id, subject),
+                None => enc,
+            }))
+        };
         Ok(match self {
             GenKind::UserEvents => {
-                // INTERIM: the sluice-formats protobuf encoder (descriptor / registry) replaces
-                // this flat encoder on merge.
-                let enc = ProtoEncoder::new(&UserEvents::schema(), ProtoMessage::user_event())?;
-                (Box::new(UserEvents::new(seed)), Box::new(enc), "userId")
+                let g = UserEvents::new(seed);
+                let enc = protobuf(&g)?;
+                (Box::new(g), enc, "userId")
             }
             GenKind::Numbers => {
-                let enc = ProtoEncoder::new(&Numbers::schema(), ProtoMessage::my_event())?;
-                (Box::new(Numbers::new(seed)), Box::new(enc), "none")
+                let g = Numbers::new(seed);
+                let enc = protobuf(&g)?;
+                (Box::new(g), enc, "none")
             }
             GenKind::People => (Box::new(People::new(seed)), Box::new(JsonEncoder::new(People::schema())), "none"),
             GenKind::Views => (Box::new(Views::new(seed)), Box::new(JsonEncoder::new(Views::schema())), "none"),
         })
     }
 }
-
-/// The registry `sluice broker` serves.
-const DEFAULT_REGISTRY: &str = "http://127.0.0.1:8081";
 
 /// The slowest pace accepted: about one record a week.
 const MIN_RATE: f64 = 1.0 / 604_800.0;
@@ -186,8 +292,7 @@ pub(crate) struct GenConfig {
     seed_given: bool,
     partitions: Option<i32>,
     conn: KafkaConn,
-    /// The registry of registry-framed producers (numbers).
-    registry: String,
+    proto: Option<ProtoConfig>,
 }
 
 impl GenConfig {
@@ -225,13 +330,6 @@ impl GenConfig {
             bail!("--partitions {p} must be at least 1");
         }
         let seed_given = args.seed.is_some();
-        let registry = match &args.schema_registry {
-            Some(u) => u.clone(),
-            None => env.get("SCHEMA_REGISTRY_URL").map_or_else(|| DEFAULT_REGISTRY.to_string(), |(v, _)| v),
-        };
-        if !(registry.starts_with("http://") || registry.starts_with("https://")) {
-            bail!("--schema-registry {registry:?} is not an http:// or https:// URL; write e.g. http://127.0.0.1:8081");
-        }
         Ok(GenConfig {
             kind,
             topic,
@@ -240,8 +338,21 @@ impl GenConfig {
             seed_given,
             partitions: args.partitions.or(d.partitions),
             conn,
-            registry: registry.trim_end_matches('/').to_string(),
+            proto: None,
         })
+    }
+
+    /// [`resolve`](Self::resolve) for a protobuf producer: the schema is loaded and the message
+    /// found now, so a bad --descriptor or --message fails before anything connects.
+    pub(crate) fn resolve_proto(
+        kind: GenKind,
+        args: &ProtoGenArgs,
+        conn: KafkaConn,
+        env: &Environment,
+    ) -> anyhow::Result<Self> {
+        let mut c = Self::resolve(kind, &args.common, conn, env)?;
+        c.proto = Some(ProtoConfig::resolve(kind, args, env)?);
+        Ok(c)
     }
 }
 
@@ -257,15 +368,14 @@ pub(crate) fn check_topic_name(name: &str, flag: &str) -> anyhow::Result<()> {
 pub(crate) async fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let env = Environment::load()?;
     let conn = KafkaConn::resolve(&args.connect, &env)?;
-    let kind = match args.what {
-        ProduceWhat::UserEvents(g) => (GenKind::UserEvents, g),
-        ProduceWhat::Numbers(g) => (GenKind::Numbers, g),
-        ProduceWhat::People(g) => (GenKind::People, g),
-        ProduceWhat::Views(g) => (GenKind::Views, g),
+    let config = match args.what {
+        ProduceWhat::UserEvents(p) => GenConfig::resolve_proto(GenKind::UserEvents, &p, conn, &env)?,
+        ProduceWhat::Numbers(p) => GenConfig::resolve_proto(GenKind::Numbers, &p, conn, &env)?,
+        ProduceWhat::People(g) => GenConfig::resolve(GenKind::People, &g, conn, &env)?,
+        ProduceWhat::Views(g) => GenConfig::resolve(GenKind::Views, &g, conn, &env)?,
         ProduceWhat::Csv(c) => return csv::run(c, conn).await,
         ProduceWhat::Lines(l) => return lines::run(l, conn).await,
     };
-    let config = GenConfig::resolve(kind.0, &kind.1, conn, &env)?;
     run_generated(config).await
 }
 
@@ -346,21 +456,24 @@ async fn run_generated(config: GenConfig) -> anyhow::Result<()> {
             Ensured::Existing(n) => format!("topic      exists with {n} partitions"),
         };
     }
-    let (mut generator, mut encoder, key) = config.kind.build(config.seed)?;
-    if config.kind == GenKind::Numbers {
-        // Seed 001: the schema is registered and each value carries its id.
-        let subject = format!("{}-value", config.topic);
-        let enc = RegistryProtoEncoder::register(
-            &config.registry,
-            &subject,
-            "my_event.proto",
-            sluice_formats::seeds::MY_EVENT_PROTO,
-            sluice_formats::seeds::MY_EVENT,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
-        encoder = Box::new(enc);
+    // TopicNameStrategy, as confluent-kafka's serializer: the value schema's subject is
+    // TOPIC-value. Imports are registered as their own subjects, well-known types not at all.
+    let subject = format!("{}-value", config.topic);
+    let mut framing = None;
+    if let Some(ProtoConfig { message, registry: Some((url, origin)), .. }) = &config.proto {
+        let schema = ProtoSchema::from_pool(message.parent_pool().clone());
+        let file = message.parent_file().name().to_string();
+        let id = RegistryClient::new(url).register_proto_file(&subject, &schema, &file).await.with_context(|| {
+            format!(
+                "cannot register {} (file {file}) under subject {subject} at {url} (from {origin}); \
+                 start a registry there (`sluice broker` serves one on 127.0.0.1:8081), pass \
+                 --schema-registry URL, or --no-schema-registry for plain protobuf",
+                message.full_name()
+            )
+        })?;
+        framing = Some((id, subject.as_str()));
     }
+    let (mut generator, mut encoder, key) = config.kind.build(config.seed, config.proto.as_ref(), framing)?;
     let mut lines = vec![
         format!("records    {}", pace_text(&config.pace)),
         format!("encoding   {}, key = {key}", encoder.describe()),
@@ -372,6 +485,9 @@ async fn run_generated(config: GenConfig) -> anyhow::Result<()> {
     ];
     if !topic_note.is_empty() {
         lines.push(topic_note);
+    }
+    if let Some(ProtoConfig { registry: Some((url, origin)), .. }) = &config.proto {
+        lines.push(format!("registry   {url} (from {origin})"));
     }
     print_banner(config.kind.name(), &config.topic, &config.conn, &settings, &lines);
 

@@ -1,14 +1,13 @@
 //! Encoders: a [`Row`] in, a Kafka record value out.
 //!
-//! Producers hold a `Box<dyn Encoder>`, so the protobuf encoder of `sluice-formats` (descriptor
-//! or registry driven) plugs in where the interim [`proto::ProtoEncoder`] sits today.
+//! Producers hold a `Box<dyn Encoder>`: JSON ([`json`]), CSV ([`csv`]) or protobuf from a
+//! descriptor, plain or in Confluent's wire format ([`protobuf`]).
 
 pub mod csv;
 pub mod json;
-pub mod proto;
-pub mod registry;
+pub mod protobuf;
 
-use sluice_formats::{Kind, Row};
+use sluice_formats::Row;
 
 /// Why a row could not be encoded.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +33,17 @@ pub enum EncodeError {
     /// The underlying writer failed (JSON, CSV).
     #[error("{0}")]
     Write(String),
+    /// The producer's rows do not fit the message type.
+    #[error("the records of this producer do not fit protobuf message {message}: {why}")]
+    Schema {
+        /// Message full name.
+        message: String,
+        /// What does not fit, and the fix.
+        why: String,
+    },
+    /// The protobuf encoder refused a row (a value out of its field's range...).
+    #[error(transparent)]
+    Protobuf(#[from] sluice_formats::protobuf::ProtobufError),
 }
 
 /// Turns rows into record bytes.
@@ -42,9 +52,4 @@ pub trait Encoder: Send {
     fn encode(&mut self, row: &Row, out: &mut Vec<u8>) -> Result<(), EncodeError>;
     /// One line saying what this encoder writes, printed at producer start.
     fn describe(&self) -> String;
-}
-
-/// The name of a value's type, for error messages.
-pub(crate) fn kind_name(v: &sluice_formats::Value) -> String {
-    v.kind().map_or_else(|| "null".to_string(), |k: Kind| k.to_string())
 }

@@ -47,6 +47,12 @@ impl DeliveryStats {
     pub(crate) fn note_sent(&self) {
         self.sent.fetch_add(1, Ordering::Relaxed);
     }
+    /// With `delivery.report.only.error=true` librdkafka reports failures only: once nothing is
+    /// in flight, every record sent and not failed was delivered.
+    pub(crate) fn settle_unreported(&self) {
+        let done = self.sent().saturating_sub(self.failed());
+        self.delivered.fetch_max(done, Ordering::Relaxed);
+    }
     fn note_failure(&self, tag: usize, error: String) {
         self.failed.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut first) = self.first_error.lock() {
@@ -155,8 +161,8 @@ pub struct BrokerUnreachable {
 /// under a second, not a minute of retries.
 ///
 /// librdkafka reports connection errors as events on the client's main queue; `client` must be
-/// one whose main queue is served (a `ThreadedProducer`). For other clients use
-/// [`probe_broker`].
+/// one whose main queue is served by another thread (a `ThreadedProducer`). For a client the
+/// caller polls, use [`wait_for_broker_serving`]; for others, [`probe_broker`].
 pub fn wait_for_broker(
     client: &Client<SluiceContext>,
     address: &str,
@@ -164,6 +170,17 @@ pub fn wait_for_broker(
     patient: bool,
 ) -> Result<Metadata, BrokerUnreachable> {
     wait_loop(client, address, wait, patient, &|| {})
+}
+
+/// [`wait_for_broker`] for a client whose main queue `serve` polls (a `BaseProducer`).
+pub fn wait_for_broker_serving(
+    client: &Client<SluiceContext>,
+    address: &str,
+    wait: Duration,
+    patient: bool,
+    serve: &dyn Fn(),
+) -> Result<Metadata, BrokerUnreachable> {
+    wait_loop(client, address, wait, patient, serve)
 }
 
 /// [`wait_for_broker`] on a short-lived client of its own made from `settings`, for callers

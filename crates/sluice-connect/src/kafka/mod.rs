@@ -13,6 +13,7 @@ pub mod sink;
 
 pub use context::{
     BrokerUnreachable, ClientState, DeliveryStats, ProbeError, SluiceContext, probe_broker, wait_for_broker,
+    wait_for_broker_serving,
 };
 pub use settings::ClientSettings;
 pub use sink::{KafkaSink, SinkError};

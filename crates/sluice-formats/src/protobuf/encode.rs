@@ -10,12 +10,55 @@ use prost_reflect::{DynamicMessage, MessageDescriptor};
 #[derive(Debug, Clone)]
 pub struct RowEncoder {
     plan: Plan,
+    /// Each slot's field key (number and wire type), varint-encoded once.
+    keys: Vec<Key>,
+}
+
+/// A field key as written on the wire.
+#[derive(Debug, Clone, Copy)]
+struct Key {
+    bytes: [u8; 5],
+    len: u8,
+}
+
+impl Key {
+    fn new(number: u32, wire: u8) -> Key {
+        let mut v = (u64::from(number) << 3) | u64::from(wire);
+        let mut bytes = [0u8; 5];
+        let mut len = 0;
+        while v >= 0x80 && len < 4 {
+            bytes[len] = (v as u8) | 0x80;
+            v >>= 7;
+            len += 1;
+        }
+        bytes[len] = v as u8;
+        Key { bytes, len: len as u8 + 1 }
+    }
+
+    #[inline]
+    fn put(&self, out: &mut Vec<u8>) {
+        // Fields 1-15 have one-byte keys: a push, not a memcpy call.
+        if self.len == 1 {
+            out.push(self.bytes[0]);
+        } else {
+            out.extend_from_slice(&self.bytes[..usize::from(self.len)]);
+        }
+    }
 }
 
 impl RowEncoder {
     /// Resolves the fields of `message`; the row layout is the decoder's for the same type.
     pub fn new(message: &MessageDescriptor) -> Result<Self, ProtobufError> {
-        Ok(RowEncoder { plan: Plan::new(message)? })
+        let plan = Plan::new(message)?;
+        let keys = plan
+            .slots
+            .iter()
+            .map(|slot| match &slot.col {
+                Col::Scalar { scalar, .. } => Key::new(slot.number, scalar.wire_type()),
+                _ => Key::new(slot.number, 2),
+            })
+            .collect();
+        Ok(RowEncoder { plan, keys })
     }
 
     /// The columns rows must have.
@@ -41,8 +84,46 @@ impl RowEncoder {
                 self.plan.slots.len()
             )));
         }
-        for slot in &self.plan.slots {
+        for (slot, key) in self.plan.slots.iter().zip(&self.keys) {
             let value = row.get(slot.column);
+            // The producers' hot path (about 100 million fields a second on one core): the
+            // common scalars written straight from the cell, the key pre-encoded. Everything
+            // else, range checks included, takes the general path below.
+            if let Col::Scalar { scalar, presence } = &slot.col {
+                match (scalar, value) {
+                    (Scalar::String, Value::Str(s)) => {
+                        if *presence || !s.is_empty() {
+                            key.put(out);
+                            put_varint(s.len() as u64, out);
+                            out.extend_from_slice(s.as_bytes());
+                        }
+                        continue;
+                    }
+                    (Scalar::Double, Value::Float(f)) => {
+                        // -0.0 is not the zero value (its bits differ), as protobuf writers agree
+                        if *presence || f.to_bits() != 0 {
+                            key.put(out);
+                            out.extend_from_slice(&f.to_le_bytes());
+                        }
+                        continue;
+                    }
+                    (Scalar::Int64, Value::Int(i)) => {
+                        if *presence || *i != 0 {
+                            key.put(out);
+                            put_varint(*i as u64, out);
+                        }
+                        continue;
+                    }
+                    (Scalar::Int32, Value::Int(i)) if i32::try_from(*i).is_ok() => {
+                        if *presence || *i != 0 {
+                            key.put(out);
+                            put_varint(*i as u64, out);
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
             if value.is_null() {
                 continue;
             }
@@ -51,7 +132,7 @@ impl RowEncoder {
                 Col::Scalar { scalar, presence } => {
                     let w = Wire::of(scalar, value).map_err(|why| self.col_err(column, slot.number, value, why))?;
                     if *presence || !w.is_zero() {
-                        put_key(slot.number, scalar.wire_type(), out);
+                        key.put(out);
                         w.put(out);
                     }
                 }
@@ -216,11 +297,20 @@ fn put_key(number: u32, wire: u8, out: &mut Vec<u8>) {
     put_varint((u64::from(number) << 3) | u64::from(wire), out);
 }
 
+/// Writes a varint with one capacity check (a loop of `push`es checks on every byte).
 #[inline]
 fn put_varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
     }
-    out.push(v as u8);
+    let mut buf = [0u8; 10];
+    let mut n = 0;
+    while v >= 0x80 && n < 9 {
+        buf[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    buf[n] = v as u8;
+    out.extend_from_slice(&buf[..=n]);
 }

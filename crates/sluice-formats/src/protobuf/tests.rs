@@ -318,6 +318,48 @@ proptest! {
     }
 
     #[test]
+    fn encoder_scalar_fast_path_agrees_with_prost_reflect(
+        d in any::<f64>().prop_filter("nan", |v| !v.is_nan()),
+        i32v in any::<i32>(),
+        i64v in any::<i64>(),
+        text in ".{0,20}",
+        opt in proptest::option::of(any::<i32>()),
+        big in any::<i32>(),
+        too_big in (i64::from(i32::MAX) + 1)..i64::MAX,
+    ) {
+        let s = all_types();
+        let m = s.message("t.All").unwrap();
+        let enc = RowEncoder::new(&m).unwrap();
+        let mut cells = vec![Value::Null; 25];
+        cells[0] = Value::Float(d);
+        cells[2] = Value::Int(i64::from(i32v));
+        cells[3] = Value::Int(i64v);
+        cells[13] = Value::from(text.as_str());
+        cells[18] = opt.map_or(Value::Null, |o| Value::Int(i64::from(o)));
+        cells[24] = Value::Int(i64::from(big));
+        let ours = DynamicMessage::decode(m.clone(), enc.encode_to_vec(&Row::new(cells.clone())).unwrap().as_slice()).unwrap();
+        let mut want = DynamicMessage::new(m.clone());
+        want.set_field_by_name("d", PV::F64(d));
+        want.set_field_by_name("i32", PV::I32(i32v));
+        want.set_field_by_name("i64", PV::I64(i64v));
+        want.set_field_by_name("s", PV::String(text.clone()));
+        if let Some(o) = opt {
+            want.set_field_by_name("opt", PV::I32(o));
+        }
+        want.set_field_by_name("big", PV::I32(big));
+        // field by field: absent proto3 scalars read as their zero value, as in `want`
+        for f in ["d", "i32", "i64", "s", "opt", "big"] {
+            prop_assert_eq!(ours.get_field_by_name(f), want.get_field_by_name(f), "field {}", f);
+        }
+        // `optional` keeps an explicit 0; absent stays absent
+        prop_assert_eq!(ours.has_field_by_name("opt"), opt.is_some());
+        // an int32 column out of range is refused, naming the column
+        cells[2] = Value::Int(too_big);
+        let err = enc.encode_to_vec(&Row::new(cells)).unwrap_err().to_string();
+        prop_assert!(err.contains("\"i32\"") && err.contains("out of range"), "{}", err);
+    }
+
+    #[test]
     fn damaged_descriptor_sets_are_errors(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6)) {
         let mut bytes = all_types().descriptor_set_bytes();
         for (at, b) in flips {

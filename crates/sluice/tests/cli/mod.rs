@@ -7,6 +7,7 @@ mod console;
 mod groups;
 mod kill;
 mod produce;
+mod protobuf;
 mod run;
 
 use std::io::Write;
@@ -36,7 +37,8 @@ impl Run {
     }
 }
 
-/// Runs `sluice args...` in `dir` with `envs` set, KAFKA_* and PRODUCER_INTERVAL removed, and
+/// Runs `sluice args...` in `dir` with `envs` set, KAFKA_*, SCHEMA_REGISTRY_URL and
+/// PRODUCER_INTERVAL removed, and
 /// `stdin` fed; kills it after 60 s so a hang fails the test instead of blocking CI.
 pub(crate) fn sluice_blocking(dir: &Path, args: &[&str], envs: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
@@ -46,6 +48,7 @@ pub(crate) fn sluice_blocking(dir: &Path, args: &[&str], envs: &[(&str, &str)], 
         .env_remove("KAFKA_BOOTSTRAP_SERVERS")
         .env_remove("PRODUCER_INTERVAL")
         .env_remove("SLUICE_LOG")
+        .env_remove("SCHEMA_REGISTRY_URL")
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -22,6 +22,11 @@ pub trait Generator: Send {
     fn key_column(&self) -> Option<usize> {
         None
     }
+    /// Whether rows depend on the clock passed to [`next_row`](Self::next_row); when not, the
+    /// producer passes 0 instead of reading the clock for every row.
+    fn uses_clock(&self) -> bool {
+        true
+    }
     /// Overwrites `row` with the next row; `now_ms` is the current time in Unix milliseconds.
     fn next_row(&mut self, now_ms: i64, row: &mut Row);
 }
