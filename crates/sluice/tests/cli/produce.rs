@@ -123,7 +123,7 @@ async fn numbers_and_people_create_their_partitioned_topics() {
     )
     .await
     .ok();
-    assert!(run.stderr.contains("Confluent's wire format"), "{}", run.stderr);
+    assert!(run.stderr.contains("Confluent wire format (schema id"), "{}", run.stderr);
     assert!(run.stdout.contains("3 delivered, 0 failed"), "{}", run.stdout);
     assert!(run.elapsed >= Duration::from_millis(200), "3 records 100ms apart took {:?}", run.elapsed);
     assert!(run.stderr.contains("created with 3 partitions"), "{}", run.stderr);

@@ -352,10 +352,22 @@ async fn a_users_descriptor_and_message_are_used_by_field_name() {
         "{}",
         bad.stderr
     );
-    let bad =
-        sluice(dir.path(), &["produce", "numbers", "-b", &b, "--descriptor", "mine.desc", "--message", "mine.Other"])
-            .await
-            .failed();
+    let bad = sluice(
+        dir.path(),
+        &[
+            "produce",
+            "numbers",
+            "-b",
+            &b,
+            "--descriptor",
+            "mine.desc",
+            "--message",
+            "mine.Other",
+            "--no-schema-registry",
+        ],
+    )
+    .await
+    .failed();
     assert!(bad.stderr.contains("none of its fields (x) matches a column"), "{}", bad.stderr);
     let bad = sluice(dir.path(), &["produce", "user-events", "-b", &b, "--descriptor", "missing.desc"]).await.failed();
     assert!(bad.stderr.contains("--descriptor missing.desc: cannot read missing.desc"), "{}", bad.stderr);
