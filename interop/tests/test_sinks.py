@@ -106,8 +106,9 @@ def expected_files() -> set[str]:
 
 @pytest.fixture(scope="module")
 def fixture_bin() -> Path:
-    """Builds the sink fixture (a cache hit after `cargo test --workspace`)."""
-    subprocess.run(["cargo", "build", "-q", "-p", "sluice-connect", "--example", "sink_fixture"],
+    """Builds the sink fixture with the same command (hence feature set) as .ci/run's build
+    step, so that in CI it is a cache hit and never a rebuild inside a test's time limit."""
+    subprocess.run(["cargo", "build", "-q", "--workspace", "--bins", "--examples", "--locked"],
                    cwd=REPO, check=True, timeout=1500)
     path = TARGET / "debug" / "examples" / "sink_fixture"
     assert path.exists(), f"cargo built no {path}"
