@@ -50,9 +50,212 @@ pub enum JsonError {
 }
 
 /// Decodes one JSON object into a row laid out as `schema`. Keys not in the schema are ignored.
+///
+/// The object is read in one pass straight into the row's cells (no intermediate
+/// `serde_json::Value`): keys not in the schema are skipped without being built, and strings go
+/// to their cells without an owned copy. The result, errors included, is what
+/// [`decode_value`] gives for the parsed object: a repeated key's last value counts, and of
+/// several cells that do not fit, the first column's is reported.
 pub fn decode(schema: &RowSchema, bytes: &[u8]) -> Result<Row, JsonError> {
-    let value: J = serde_json::from_slice(bytes)?;
-    decode_value(schema, &value)
+    use serde::Deserializer as _;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut values: Vec<Value> = Vec::new();
+    let mut bad: Vec<(usize, J)> = Vec::new();
+    let mut not_object = None;
+    de.deserialize_any(RowVisitor { schema, values: &mut values, bad: &mut bad, not_object: &mut not_object })?;
+    de.end()?;
+    if let Some(kind) = not_object {
+        return Err(JsonError::NotObject(kind));
+    }
+    if let Some((i, j)) = bad.iter().min_by_key(|(i, _)| *i) {
+        cell(&schema.fields[*i], j)?;
+    }
+    Ok(Row::new(values))
+}
+
+/// Visits the top-level value: an object fills `cells` (one per schema column); anything else
+/// sets `not_object`.
+struct RowVisitor<'s> {
+    schema: &'s RowSchema,
+    /// Per column, its cell.
+    values: &'s mut Vec<Value>,
+    /// The columns whose (last) value does not fit, with that value (for the error).
+    bad: &'s mut Vec<(usize, J)>,
+    not_object: &'s mut Option<&'static str>,
+}
+
+impl RowVisitor<'_> {
+    fn other<E>(self, v: &J) -> Result<(), E> {
+        *self.not_object = Some(type_name(v));
+        Ok(())
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RowVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let fields = &self.schema.fields;
+        self.values.clear();
+        self.values.resize(fields.len(), Value::Null);
+        // Keys mostly come in schema order: try the column after the last one first.
+        let mut next = 0usize;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let key: &str = &key;
+            let at = if fields.get(next).is_some_and(|f| f.name == key) {
+                Some(next)
+            } else {
+                fields.iter().position(|f| f.name == key)
+            };
+            match at {
+                Some(i) => {
+                    if !self.bad.is_empty() {
+                        self.bad.retain(|(c, _)| *c != i);
+                    }
+                    match map.next_value_seed(CellSeed(&fields[i]))? {
+                        Ok(v) => self.values[i] = v,
+                        Err(j) => self.bad.push((i, j)),
+                    }
+                    next = i + 1;
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.other(&J::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.other(&J::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.other(&J::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        self.other(&J::from(v))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        self.other(&J::String(String::new()))
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.other(&J::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        self.other(&J::Array(Vec::new()))
+    }
+}
+
+/// An object key, borrowed from the input when it has no escapes.
+struct KeySeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
+    type Value = std::borrow::Cow<'de, str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+    type Value = std::borrow::Cow<'de, str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(v))
+    }
+}
+
+/// One column's value: its cell, or (when it does not fit) the JSON value for [`cell`]'s error.
+struct CellSeed<'f>(&'f Field);
+
+impl<'de> serde::de::DeserializeSeed<'de> for CellSeed<'_> {
+    type Value = Result<Value, J>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl CellSeed<'_> {
+    /// The cell of a JSON value, as [`decode_value`] makes it.
+    fn of(&self, v: J) -> Result<Value, J> {
+        match v {
+            J::Null => Ok(Value::Null),
+            v => cell(self.0, &v).map_err(|_| v),
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for CellSeed<'_> {
+    type Value = Result<Value, J>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Ok(Value::Null))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(self.of(J::Bool(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(match self.0.kind {
+            Kind::Int => Ok(Value::Int(v)),
+            Kind::Float => Ok(Value::Float(v as f64)),
+            Kind::Timestamp => Ok(Value::Timestamp(v)),
+            _ => self.of(J::from(v)),
+        })
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(match (self.0.kind, i64::try_from(v)) {
+            (Kind::Int, Ok(i)) => Ok(Value::Int(i)),
+            (Kind::Float, _) => Ok(Value::Float(v as f64)),
+            (Kind::Timestamp, Ok(i)) => Ok(Value::Timestamp(i)),
+            _ => self.of(J::from(v)),
+        })
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(match self.0.kind {
+            Kind::Float => Ok(Value::Float(v)),
+            _ => self.of(J::from(v)),
+        })
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(match self.0.kind {
+            Kind::Str => Ok(Value::Str(CompactString::from(v))),
+            Kind::Timestamp => match time::parse_ms(v) {
+                Some(ms) => Ok(Value::Timestamp(ms)),
+                None => Err(J::String(v.to_string())),
+            },
+            _ => self.of(J::String(v.to_string())),
+        })
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        use serde::Deserialize as _;
+        let v = J::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(self.of(v))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        use serde::Deserialize as _;
+        let v = J::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(self.of(v))
+    }
 }
 
 /// Like [`decode`], from parsed JSON.
@@ -239,6 +442,43 @@ mod tests {
         assert_eq!(decode(&s, br#"{"v":{"a":[1]}}"#).unwrap().values[0], Value::from(r#"{"a":[1]}"#));
         assert!(matches!(decode(&s, b"[1]"), Err(JsonError::NotObject("an array"))));
         assert!(matches!(decode(&s, b"{"), Err(JsonError::Syntax(_))));
+    }
+
+    #[test]
+    fn one_pass_decode_agrees_with_parsed_value() {
+        let s = schema();
+        let cases: &[&[u8]] = &[
+            br#"{"n":1,"n":"x"}"#,
+            br#"{"n":"x","n":2}"#,
+            br#"{"amount":"a","n":"b"}"#,
+            br#"{"n":"b","amount":"a"}"#,
+            br#"{"n":18446744073709551615,"amount":18446744073709551615,"name":-0.0}"#,
+            br#"{"n":-9,"amount":-9,"at":-9,"name":[1,{"b":null,"a":2.50}],"flag":null}"#,
+            br#"{"at":1.5}"#,
+            br#"{"at":"nope"}"#,
+            br#"{"flag":1}"#,
+            br#"{"raw":"!!"}"#,
+            br#"{"raw":7}"#,
+            br#"{"name":true,"x":{"deep":[1,2,{"y":null}]},"n":1e3}"#,
+            br#"{"na\u006de":"esc\"aped","n":2.0}"#,
+            br#"{"name":"x"} trailing"#,
+            br#"{"name":"x",}"#,
+            br#"[1,2]"#,
+            br#""text""#,
+            b"12",
+            b"null",
+            b"true",
+            b" { } ",
+        ];
+        for case in cases {
+            let old = serde_json::from_slice::<J>(case).map_err(JsonError::from).and_then(|v| decode_value(&s, &v));
+            let new = decode(&s, case);
+            match (&old, &new) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{}", String::from_utf8_lossy(case)),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{}", String::from_utf8_lossy(case)),
+                _ => panic!("{}: {old:?} vs {new:?}", String::from_utf8_lossy(case)),
+            }
+        }
     }
 
     #[test]

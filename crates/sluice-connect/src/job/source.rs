@@ -169,7 +169,15 @@ impl SourceContext {
     }
 
     fn flush_pending(&self) {
-        let batch = std::mem::take(&mut *lock(&self.shared.pending));
+        let batch = {
+            let mut pending = lock(&self.shared.pending);
+            // The next batch starts at this one's size rather than growing from nothing.
+            let next = RawBatch {
+                data: Vec::with_capacity(pending.data.len()),
+                records: Vec::with_capacity(pending.records.len()),
+            };
+            std::mem::replace(&mut *pending, next)
+        };
         if !batch.is_empty() {
             self.send(SourceEvent::Records(batch));
         }
@@ -500,11 +508,15 @@ fn poll_loop(consumer: &BaseConsumer<SourceContext>, shared: &Shared, stop: &Ato
     let mut caught_up_sent = false;
     let mut topic_warned = false;
     const MAX_BYTES: usize = 16 << 20;
+    // How long the pending batch has lingered, as of the end of the last iteration (one clock
+    // read per message).
+    let mut lingered = Duration::ZERO;
     while !stop.load(Ordering::Relaxed) {
         let timeout = match started {
             None => Duration::from_millis(100),
-            Some(s) => config.linger.saturating_sub(s.elapsed()),
+            Some(_) => config.linger.saturating_sub(lingered),
         };
+        let mut full = false;
         match consumer.poll(timeout) {
             None => {}
             Some(Ok(m)) => {
@@ -514,9 +526,12 @@ fn poll_loop(consumer: &BaseConsumer<SourceContext>, shared: &Shared, stop: &Ato
                 {
                     let mut pending = lock(&shared.pending);
                     pending.push(p, o, ts, m.payload());
+                    full = pending.len() >= config.max_records || pending.bytes() >= MAX_BYTES;
                 }
                 lock(&shared.positions).insert(p, o + 1);
-                at_end.remove(&p);
+                if !at_end.is_empty() {
+                    at_end.remove(&p);
+                }
                 caught_up_sent = false;
                 started.get_or_insert_with(Instant::now);
             }
@@ -548,11 +563,9 @@ fn poll_loop(consumer: &BaseConsumer<SourceContext>, shared: &Shared, stop: &Ato
                 }
             }
         }
-        let full = {
-            let pending = lock(&shared.pending);
-            pending.len() >= config.max_records || pending.bytes() >= MAX_BYTES
-        };
-        if full || started.is_some_and(|s| s.elapsed() >= config.linger) {
+        // (Only a record makes the batch grow; the runtime may take it away at any time.)
+        lingered = started.map_or(Duration::ZERO, |s| s.elapsed());
+        if full || (started.is_some() && lingered >= config.linger) {
             ctx.flush_pending();
             started = None;
         }
