@@ -16,6 +16,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::{BaseProducer, Producer, PurgeConfig};
 use rdkafka::types::RDKafkaErrorCode;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -46,9 +47,11 @@ pub enum SinkError {
 
 /// A producer writing to one topic.
 pub struct KafkaSink {
-    /// The topic's librdkafka handle, made once (see [`TopicHandle`]); declared before
-    /// `producer` so it is dropped first.
-    handle: TopicHandle,
+    /// The topic's librdkafka handle (see [`TopicHandle`]), made at the first send: making it
+    /// asks the broker for the topic's metadata, which would create the topic with the broker's
+    /// default partitions before `produce --partitions` creates it. `None` when librdkafka
+    /// refused the name. Declared before `producer` so it is dropped first.
+    handle: OnceLock<Option<TopicHandle>>,
     producer: BaseProducer<SluiceContext>,
     topic: String,
     address: String,
@@ -71,12 +74,8 @@ impl KafkaSink {
             .client_config()
             .create_with_context(SluiceContext::default())
             .map_err(|e| SinkError::Config(e.to_string()))?;
-        let handle = TopicHandle::new(producer.client(), topic).ok_or_else(|| SinkError::Produce {
-            topic: topic.to_string(),
-            error: KafkaError::MessageProduction(RDKafkaErrorCode::InvalidTopic),
-        })?;
         Ok(KafkaSink {
-            handle,
+            handle: OnceLock::new(),
             producer,
             topic: topic.to_string(),
             address: settings.get("bootstrap.servers").unwrap_or_default().to_string(),
@@ -137,11 +136,16 @@ impl KafkaSink {
         value: &[u8],
         tag: usize,
     ) -> Result<(), SinkError> {
+        let handle = self.handle.get_or_init(|| TopicHandle::new(self.producer.client(), &self.topic));
+        let Some(handle) = handle else {
+            let error = KafkaError::MessageProduction(RDKafkaErrorCode::InvalidTopic);
+            return Err(SinkError::Produce { topic: self.topic.clone(), error });
+        };
         let mut was_full = false;
         loop {
             // Not `BaseProducer::send`: it looks the topic up by name for every record (see
             // `native`), a fifth of the producing thread's time at a million records a second.
-            match self.handle.produce(partition, key, value, tag) {
+            match handle.produce(partition, key, value, tag) {
                 Ok(()) => {
                     self.stats().note_sent();
                     if self.unpolled.fetch_add(1, Ordering::Relaxed) + 1 >= POLL_EVERY {
