@@ -15,7 +15,7 @@ import json
 import signal
 import sys
 
-SESSION_TIMEOUT_MS = 6000
+SESSION_TIMEOUT_MS = 10000
 HEARTBEAT_MS = 500
 
 stop = False

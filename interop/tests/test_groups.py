@@ -19,7 +19,7 @@ import pytest
 from helpers import BIN, confluent_produce, create_topic, java_tool
 
 HERE = Path(__file__).resolve().parent
-SESSION_TIMEOUT_S = 6  # group_member.py's session.timeout.ms
+SESSION_TIMEOUT_S = 10  # group_member.py's session.timeout.ms
 
 
 class MemberProcess:
