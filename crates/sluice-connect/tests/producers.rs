@@ -9,39 +9,11 @@ use sluice_connect::source::generator::transactions::{TransactionsSpec, generate
 use sluice_connect::source::generator::{Generator, Numbers, People, UserEvents, Views};
 use sluice_formats::protobuf::ProtoSchema;
 use sluice_formats::seeds;
+use sluice_testkit::seed_messages::{MyEvent, UserEvent};
 use sluice_testkit::{ConsumedRecord, TestBroker, read_topic};
 use sluice_wire::partitioner::partition_for_key;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
-
-/// prost's view of seed 000's `UserEvent`, written independently of sluice's encoder.
-#[derive(Clone, PartialEq, prost::Message)]
-struct UserEvent {
-    #[prost(string, tag = "1")]
-    user_id: String,
-    #[prost(string, tag = "2")]
-    action: String,
-    #[prost(double, tag = "3")]
-    value: f64,
-}
-
-/// prost's view of `google.protobuf.Timestamp`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Timestamp {
-    #[prost(int64, tag = "1")]
-    seconds: i64,
-    #[prost(int32, tag = "2")]
-    nanos: i32,
-}
-
-/// prost's view of seed 001's `numbers.MyEvent`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct MyEvent {
-    #[prost(int32, tag = "1")]
-    number: i32,
-    #[prost(message, optional, tag = "2")]
-    created_at: Option<Timestamp>,
-}
 
 /// The seed's UserEvent encoder, from the embedded descriptor set.
 fn user_event_encoder() -> ProtoEncoder {

@@ -8,6 +8,7 @@
 //! - [`client`]: [`client::KafkaConn`], a raw Kafka protocol connection for exact-version tests.
 
 pub mod client;
+pub mod seed_messages;
 
 use sluice_broker::{BrokerConfig, BrokerHandle};
 use std::path::Path;

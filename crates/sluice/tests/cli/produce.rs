@@ -2,28 +2,11 @@
 
 use super::{consume_json, sluice, sluice_with, unhex};
 use prost::Message as _;
+use sluice_testkit::seed_messages::{MyEvent, UserEvent};
 use sluice_testkit::{TestBroker, TestRegistry};
 use sluice_wire::partitioner::partition_for_key;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-
-/// prost's view of seed 000's `UserEvent`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct UserEvent {
-    #[prost(string, tag = "1")]
-    user_id: String,
-    #[prost(string, tag = "2")]
-    action: String,
-    #[prost(double, tag = "3")]
-    value: f64,
-}
-
-/// prost's view of `MyEvent`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct MyEvent {
-    #[prost(int32, tag = "1")]
-    number: i32,
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_events_print_seed_settings_and_arrive_keyed_by_user() {

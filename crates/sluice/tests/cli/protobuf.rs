@@ -5,39 +5,11 @@
 
 use super::{consume_json, hex, sluice, sluice_with};
 use prost::Message as _;
+use sluice_testkit::seed_messages::{MyEvent, UserEvent};
 use sluice_testkit::{ConsumedRecord, TestBroker, TestRegistry, read_topic};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
-
-/// prost's view of seed 000's `protobuf.UserEvent`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct UserEvent {
-    #[prost(string, tag = "1")]
-    user_id: String,
-    #[prost(string, tag = "2")]
-    action: String,
-    #[prost(double, tag = "3")]
-    value: f64,
-}
-
-/// prost's view of `google.protobuf.Timestamp`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Timestamp {
-    #[prost(int64, tag = "1")]
-    seconds: i64,
-    #[prost(int32, tag = "2")]
-    nanos: i32,
-}
-
-/// prost's view of seed 001's `numbers.MyEvent`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct MyEvent {
-    #[prost(int32, tag = "1")]
-    number: i32,
-    #[prost(message, optional, tag = "2")]
-    created_at: Option<Timestamp>,
-}
 
 /// A user's own message with the seed's fields in another order, plus one more.
 #[derive(Clone, PartialEq, prost::Message)]
