@@ -291,3 +291,23 @@ def assert_contiguous_from_zero(recs: list[Rec]):
 def keyed_messages(n: int, prefix: str = "key", distinct: int | None = None) -> list[tuple[str, str]]:
     distinct = distinct or n
     return [(f"{prefix}-{i % distinct}", f"value-{i}") for i in range(n)]
+
+
+def read_delimited(data: bytes, cls) -> list:
+    """Java's parseDelimitedFrom in a loop: varint length, then the message."""
+    out, pos = [], 0
+    while pos < len(data):
+        length, shift = 0, 0
+        while True:
+            b = data[pos]
+            pos += 1
+            length |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        msg = cls()
+        msg.ParseFromString(data[pos:pos + length])
+        out.append(msg)
+        pos += length
+    assert pos == len(data)
+    return out

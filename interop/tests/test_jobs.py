@@ -25,7 +25,7 @@ import pytest
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from helpers import confluent_read_all
+from helpers import confluent_read_all, read_delimited
 from kafka_server import SluiceServer
 from test_registry import RegistryProcess
 
@@ -111,26 +111,6 @@ def protoc_module(proto_dir: Path, proto: str, out: Path):
         return importlib.import_module(name)
     finally:
         sys.path.remove(str(out))
-
-
-def read_delimited(data: bytes, cls) -> list:
-    """Java's parseDelimitedFrom in a loop: varint length, then the message."""
-    out, pos = [], 0
-    while pos < len(data):
-        length, shift = 0, 0
-        while True:
-            b = data[pos]
-            pos += 1
-            length |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        msg = cls()
-        msg.ParseFromString(data[pos:pos + length])
-        out.append(msg)
-        pos += length
-    assert pos == len(data)
-    return out
 
 
 def published(d: Path, ext: str) -> list[Path]:

@@ -37,6 +37,8 @@ import pyarrow.parquet as pq
 import pytest
 from moto.server import ThreadedMotoServer
 
+from helpers import read_delimited
+
 REPO = Path(__file__).resolve().parents[2]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
 UTC = dt.timezone.utc
@@ -237,26 +239,6 @@ def test_parquet_partition_types_are_inferred_by_default_too(clean_run):
     assert table.num_rows == 18
     minutes = set(table.column("minute_timestamp").to_pylist())
     assert minutes == {"2026-11-23 10:05:00", "2026-11-23 10:06:00", "2026-11-23 10:07:00", "2026-11-23 10:08:00"}
-
-
-def read_delimited(data: bytes, cls) -> list:
-    """Java's parseDelimitedFrom in a loop: varint length, then the message."""
-    out, pos = [], 0
-    while pos < len(data):
-        length, shift = 0, 0
-        while True:
-            b = data[pos]
-            pos += 1
-            length |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        msg = cls()
-        msg.ParseFromString(data[pos:pos + length])
-        out.append(msg)
-        pos += length
-    assert pos == len(data)
-    return out
 
 
 def check_protobuf(read, results_pb2):
