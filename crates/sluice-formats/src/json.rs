@@ -20,6 +20,8 @@ use base64::Engine as _;
 use compact_str::CompactString;
 use serde_json::Value as J;
 
+mod scan;
+
 /// Why a JSON record does not fit the schema.
 #[derive(Debug, thiserror::Error)]
 pub enum JsonError {
@@ -51,15 +53,29 @@ pub enum JsonError {
 
 /// Decodes one JSON object into a row laid out as `schema`. Keys not in the schema are ignored.
 ///
-/// The object is read in one pass straight into the row's cells (no intermediate
-/// `serde_json::Value`): keys not in the schema are skipped without being built, and strings go
-/// to their cells without an owned copy. The result, errors included, is what
+/// A flat object without escapes whose values fit their columns is read by a hand-written
+/// scanner (`scan`, which leaves every other record to serde_json). Otherwise the object is read
+/// in one pass straight into the row's cells (no intermediate `serde_json::Value`): keys not in
+/// the schema are skipped without being built, and strings go to their cells without an owned
+/// copy. The result, errors included, is what
 /// [`decode_value`] gives for the parsed object: a repeated key's last value counts, and of
 /// several cells that do not fit, the first column's is reported.
 pub fn decode(schema: &RowSchema, bytes: &[u8]) -> Result<Row, JsonError> {
+    let mut values: Vec<Value> = Vec::with_capacity(schema.len());
+    // Most records are flat objects without escapes whose values fit: one hand-written pass.
+    if scan::object(schema, bytes, &mut values) {
+        return Ok(Row::new(values));
+    }
+    decode_with_serde_json(schema, bytes)
+}
+
+/// [`decode`] without its fast path: serde_json reads every record. `decode` gives what this
+/// gives, for any input (the fast path's reference in tests).
+#[doc(hidden)]
+pub fn decode_with_serde_json(schema: &RowSchema, bytes: &[u8]) -> Result<Row, JsonError> {
     use serde::Deserializer as _;
+    let mut values: Vec<Value> = Vec::with_capacity(schema.len());
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let mut values: Vec<Value> = Vec::new();
     let mut bad: Vec<(usize, J)> = Vec::new();
     let mut not_object = None;
     de.deserialize_any(RowVisitor { schema, values: &mut values, bad: &mut bad, not_object: &mut not_object })?;
