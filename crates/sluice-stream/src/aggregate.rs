@@ -187,6 +187,12 @@ impl AggregateOp {
         }
     }
 
+    /// The virtual node of a row's group key (where [`AggregateOp::process_row`] would keep it).
+    pub(crate) fn vnode_of_row(&mut self, row: &[Value]) -> u16 {
+        let key = self.agg.key(row, &mut self.scratch);
+        vnode_of(key.hash())
+    }
+
     /// Adds a row with event time `t`, unless it is late.
     #[inline]
     pub(crate) fn process_row(&mut self, row: &[Value], t: i64) -> Admission {

@@ -174,6 +174,7 @@ struct RawWindow {
 #[serde(deny_unknown_fields)]
 struct RawCheckpoint {
     interval: Option<Spanned<String>>,
+    publish_within: Option<Spanned<String>>,
     location: Option<Spanned<String>>,
 }
 
@@ -416,6 +417,9 @@ impl Ctx<'_> {
             let c = c.get_ref();
             if let Some(i) = &c.interval {
                 checkpoint.interval_ms = self.positive_duration(i, "checkpoint.interval")?;
+            }
+            if let Some(w) = &c.publish_within {
+                checkpoint.publish_within_ms = Some(self.positive_duration(w, "checkpoint.publish_within")?);
             }
             if let Some(l) = &c.location {
                 checkpoint.location = Some(self.non_empty(l, "checkpoint.location")?);
@@ -1143,6 +1147,24 @@ truncate = false
         assert!(e.message.contains("`order` belongs to a top_n step"), "{e}");
         let e = fails(&format!("{GOOD}\n[[table]]\nname = \"c\"\npath = \"c.csv\"\n"));
         assert!(e.message.contains("has no schema"));
+    }
+
+    #[test]
+    fn checkpoint_publish_within() {
+        assert_eq!(parse(GOOD, "jobs/t.toml").unwrap().checkpoint.publish_within_ms, None);
+        let text = format!("{GOOD}\n[checkpoint]\ninterval = \"1 minute\"\npublish_within = \"20 milliseconds\"\n");
+        let c = parse(&text, "jobs/t.toml").unwrap().checkpoint;
+        assert_eq!((c.interval_ms, c.publish_within_ms), (60_000, Some(20)));
+
+        let e = fails(&text.replace("\"20 milliseconds\"", "\"0 seconds\""));
+        assert_eq!((e.line, e.column, e.field.as_str()), (25, 18, "checkpoint.publish_within"), "{e}");
+        assert!(e.message.contains("longer than zero"), "{e}");
+        let e = fails(&text.replace("\"20 milliseconds\"", "\"20 ms please\""));
+        assert_eq!((e.line, e.field.as_str()), (25, "checkpoint.publish_within"), "{e}");
+        assert!(
+            e.to_string().starts_with("jobs/t.toml:25:18: checkpoint.publish_within: `20 ms please` is not a duration"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -12,6 +12,14 @@ pub enum Output {
     Results(ResultBatch),
     /// A record that was not used, with the reason.
     DeadLetter(DeadLetter),
+    /// A row or mark for the merge stage of a scaled-out job (see [`crate::shuffle`]), to
+    /// send to partition `partition` of the job's repartition topic.
+    Shuffle {
+        /// Repartition partition.
+        partition: i32,
+        /// The record.
+        record: crate::shuffle::ShuffleRecord,
+    },
 }
 
 /// Result rows of one query, emitted together (one micro-batch in Spark's terms).

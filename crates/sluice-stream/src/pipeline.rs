@@ -27,6 +27,7 @@ use crate::output::{DeadLetter, DeadLetterReason, Metrics, Output, ResultBatch};
 use crate::plan::{
     EventTime, ExprText, JobPlan, Operation, OptionValue, Origin, OutputMode, QueryPlan, Trigger, WindowPlan,
 };
+use crate::shuffle::{ShuffleRecord, ShuffledIn};
 use crate::watermark::WatermarkTracker;
 use crate::window::Windowing;
 use serde::{Deserialize, Serialize};
@@ -104,6 +105,9 @@ struct Query {
     agg: Option<AggregateOp>,
     post: Vec<Step>,
     schema: RowSchema,
+    /// A `top_n` step ranks across every group: in a scaled-out job all of the query's rows
+    /// go to one repartition partition.
+    ranks_all: bool,
     trigger: Trigger,
     next_fire: i64,
     batch: u64,
@@ -125,9 +129,22 @@ struct Shared {
     metrics: Metrics,
 }
 
+/// What a pipeline does with its aggregates (see [`crate::shuffle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One instance: everything here.
+    Single,
+    /// First stage of a scaled-out job: aggregate inputs go out as shuffle records to this
+    /// many repartition partitions.
+    Shuffle { partitions: u32 },
+    /// Second stage: the aggregates of one repartition partition.
+    Merge,
+}
+
 /// A job's engine.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
+    mode: Mode,
     job: String,
     fingerprint: u64,
     input: RowSchema,
@@ -406,6 +423,7 @@ fn build_query(q: &QueryPlan, input: &RowSchema, tables: &Tables, declared: &[St
         agg,
         post,
         schema,
+        ranks_all: has_top,
         trigger: q.trigger,
         next_fire: i64::MIN,
         batch: 0,
@@ -564,6 +582,7 @@ impl Pipeline {
         }
         let n = queries.len();
         Ok(Pipeline {
+            mode: Mode::Single,
             job: plan.name.clone(),
             fingerprint: fingerprint(plan),
             input,
@@ -579,6 +598,42 @@ impl Pipeline {
                 ..Metrics::default()
             },
         })
+    }
+
+    /// The first stage of a scaled-out job (see [`crate::shuffle`]): queries without an
+    /// aggregate run here as in [`Pipeline::new`]; the rows that reach a query's aggregate step
+    /// come out as [`Output::Shuffle`] records for `partitions` repartition partitions.
+    pub fn new_shuffle(
+        plan: &JobPlan,
+        input: RowSchema,
+        tables: &Tables,
+        partitions: u32,
+    ) -> Result<Pipeline, BuildError> {
+        let mut p = Pipeline::new(plan, input, tables)?;
+        p.mode = Mode::Shuffle { partitions: partitions.max(1) };
+        Ok(p)
+    }
+
+    /// The second stage of a scaled-out job, for one repartition partition: takes
+    /// [`crate::ShuffledIn`] records with [`Pipeline::process_shuffled`] and runs the queries'
+    /// aggregates and the steps after them. `source_partitions` are all partitions of the
+    /// source topic: each holds the watermark back until it has delivered (or gone idle).
+    pub fn new_merge(
+        plan: &JobPlan,
+        input: RowSchema,
+        tables: &Tables,
+        source_partitions: &[i32],
+        now: i64,
+    ) -> Result<Pipeline, BuildError> {
+        let mut p = Pipeline::new(plan, input, tables)?;
+        p.mode = Mode::Merge;
+        p.fingerprint ^= 0x6d65_7267_6500_0000;
+        for q in &mut p.queries {
+            q.pre.clear();
+            q.pre_filters_only = true;
+        }
+        p.tracker.assign(source_partitions, now);
+        Ok(p)
     }
 
     /// The input schema.
@@ -604,6 +659,12 @@ impl Pipeline {
     /// The source watermark.
     pub fn watermark(&self) -> Option<i64> {
         self.tracker.watermark()
+    }
+
+    /// Source partitions that have been silent for `silent_for` ms while behind another
+    /// partition, and so hold the watermark back.
+    pub fn watermark_held_back_by(&self, now: i64, silent_for: i64) -> Vec<i32> {
+        self.tracker.held_back_by(now, silent_for)
     }
 
     /// Counters.
@@ -634,6 +695,34 @@ impl Pipeline {
         for p in partitions {
             self.offsets.remove(p);
         }
+    }
+
+    /// Whether query `query` has an aggregate step (in a scaled-out job, it runs in the merge
+    /// stage).
+    pub fn query_has_aggregate(&self, query: usize) -> bool {
+        self.queries.get(query).is_some_and(|q| q.agg.is_some())
+    }
+
+    /// From now on, sends aggregate inputs to `partitions` repartition partitions (the shuffle
+    /// stage; see [`Pipeline::new_shuffle`]), e.g. after a restore.
+    pub fn shuffle_to(&mut self, partitions: u32) {
+        self.mode = Mode::Shuffle { partitions: partitions.max(1) };
+    }
+
+    /// Per source partition read so far, the largest event time: the shuffle stage sends
+    /// these as [`crate::ShuffleRecord::Mark`]s at each checkpoint.
+    pub fn source_progress(&self) -> Vec<(i32, i64)> {
+        self.tracker.maxima()
+    }
+
+    /// The source partitions known to the watermark (assigned, or delivered records).
+    pub fn source_partitions(&self) -> Vec<i32> {
+        self.tracker.partitions()
+    }
+
+    /// Whether every source partition's input has ended (merge stage: each sent the end mark).
+    pub fn input_ended(&self) -> bool {
+        self.tracker.all_ended()
     }
 
     /// Declares the source partitions this instance reads (see [`WatermarkTracker::assign`]).
@@ -719,12 +808,35 @@ impl Pipeline {
             None
         };
         let mut late = None;
-        match &mut q.agg {
-            None => match single {
+        let shuffle_to = match self.mode {
+            Mode::Shuffle { partitions } => Some(partitions as i32),
+            Mode::Single | Mode::Merge => None,
+        };
+        match (&mut q.agg, shuffle_to) {
+            (None, _) => match single {
                 Some(_) => q.pending.push(rec.row.clone()),
                 None => q.pending.append(&mut buf),
             },
-            Some(op) => {
+            (Some(op), Some(partitions)) => {
+                let mut send = |row: Row| {
+                    let partition = if q.ranks_all { 0 } else { i32::from(op.vnode_of_row(&row.values)) % partitions };
+                    self.output.push_back(Output::Shuffle {
+                        partition,
+                        record: ShuffleRecord::Row {
+                            query: qi as u16,
+                            source_partition: rec.partition,
+                            source_offset: rec.offset,
+                            event_time: t,
+                            row,
+                        },
+                    });
+                };
+                match single {
+                    Some(_) => send(rec.row.clone()),
+                    None => buf.drain(..).for_each(&mut send),
+                }
+            }
+            (Some(op), None) => {
                 let mut admit = |r: &[Value]| match op.process_row(r, t) {
                     Admission::Accepted { partially_late } => {
                         self.metrics.partially_late[qi] += u64::from(partially_late);
@@ -770,6 +882,57 @@ impl Pipeline {
             row: Some(rec.row.clone()),
             raw: None,
         }));
+    }
+
+    /// Merge stage: processes records of the repartition topic received at processing time
+    /// `now` (rows to their query's aggregate, marks to the watermark).
+    pub fn process_shuffled(&mut self, records: Vec<ShuffledIn>, now: i64) {
+        for r in records {
+            self.note_offset(r.partition, r.offset.saturating_add(1));
+            match r.record {
+                ShuffleRecord::Mark { source_partition, max_event_time } => {
+                    if let Some(wm) = self.tracker.observe(source_partition, max_event_time, now) {
+                        for q in &mut self.queries {
+                            q.on_watermark(wm);
+                        }
+                    }
+                }
+                ShuffleRecord::Row { query, source_partition, source_offset, event_time, row } => {
+                    self.metrics.records_in += 1;
+                    let qi = usize::from(query);
+                    let rec = SourceRecord {
+                        partition: source_partition,
+                        offset: source_offset,
+                        timestamp: r.timestamp,
+                        row,
+                    };
+                    if self.queries.get(qi).is_none_or(|q| q.agg.is_none()) {
+                        let reason = format!(
+                            "a repartition record for query #{qi}, which has no aggregate step in this job file \
+                             (the instances of a job must run the same job file)"
+                        );
+                        self.metrics.decode_errors += 1;
+                        self.dead_letter(None, &rec, DeadLetterReason::Decode(reason));
+                        continue;
+                    }
+                    if let Some(reason) = self.process_in_query(qi, &rec, event_time) {
+                        let name = self.queries[qi].name.clone();
+                        self.dead_letter(Some(name), &rec, reason);
+                    }
+                    if let Some(wm) = self.tracker.observe(source_partition, event_time, now) {
+                        for q in &mut self.queries {
+                            q.on_watermark(wm);
+                        }
+                    }
+                }
+            }
+        }
+        for q in &mut self.queries {
+            if q.trigger == Trigger::EachBatch {
+                q.fire();
+            }
+        }
+        self.flush(now);
     }
 
     /// Records a value that could not be decoded: it goes to the dead-letter output, and its
@@ -976,7 +1139,31 @@ impl Pipeline {
         tables: &Tables,
         checkpoint: &Checkpoint,
     ) -> Result<Pipeline, RestoreError> {
-        let mut p = Pipeline::new(plan, input, tables)?;
+        let p = Pipeline::new(plan, input, tables)?;
+        p.restored(plan, checkpoint)
+    }
+
+    /// [`Pipeline::new_merge`] restored from a checkpoint of the same repartition partition.
+    pub fn restore_merge(
+        plan: &JobPlan,
+        input: RowSchema,
+        tables: &Tables,
+        source_partitions: &[i32],
+        now: i64,
+        checkpoint: &Checkpoint,
+    ) -> Result<Pipeline, RestoreError> {
+        let mut p = Pipeline::new_merge(plan, input, tables, source_partitions, now)?.restored(plan, checkpoint)?;
+        // Partitions added to the source since the checkpoint hold the watermark back too.
+        let mut known: Vec<i32> = p.tracker.maxima().into_iter().map(|(id, _)| id).collect();
+        known.extend_from_slice(source_partitions);
+        known.sort_unstable();
+        known.dedup();
+        p.tracker.assign(&known, now);
+        Ok(p)
+    }
+
+    fn restored(self, plan: &JobPlan, checkpoint: &Checkpoint) -> Result<Pipeline, RestoreError> {
+        let mut p = self;
         if checkpoint.job != p.job {
             return Err(CheckpointError::WrongJob { found: checkpoint.job.clone(), expected: p.job.clone() }.into());
         }

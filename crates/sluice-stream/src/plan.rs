@@ -396,13 +396,17 @@ pub enum OptionValue {
 pub struct CheckpointPlan {
     /// How often to checkpoint (processing time, ms).
     pub interval_ms: i64,
+    /// `publish_within` (ms): once an epoch has output (result rows or dead letters), the
+    /// checkpoint that publishes it is taken at most this long after the first of it, instead
+    /// of waiting for the interval. `None`: only the interval.
+    pub publish_within_ms: Option<i64>,
     /// Directory or `s3://bucket/prefix`; `None` means a default under the working directory.
     pub location: Option<String>,
 }
 
 impl Default for CheckpointPlan {
     fn default() -> Self {
-        CheckpointPlan { interval_ms: 10_000, location: None }
+        CheckpointPlan { interval_ms: 10_000, publish_within_ms: None, location: None }
     }
 }
 

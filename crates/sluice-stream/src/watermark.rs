@@ -144,6 +144,36 @@ impl WatermarkTracker {
         None
     }
 
+    /// Per partition that has delivered, the largest event time it delivered.
+    pub fn maxima(&self) -> Vec<(i32, i64)> {
+        self.parts.iter().filter_map(|p| Some((p.id, p.max_event?))).collect()
+    }
+
+    /// The partitions known (assigned or delivered).
+    pub fn partitions(&self) -> Vec<i32> {
+        self.parts.iter().map(|p| p.id).collect()
+    }
+
+    /// Whether every partition's input has ended (delivered `i64::MAX`, the end mark of a
+    /// bounded input); false when no partition is known.
+    pub fn all_ended(&self) -> bool {
+        !self.parts.is_empty() && self.parts.iter().all(|p| p.max_event == Some(i64::MAX))
+    }
+
+    /// Partitions that hold the watermark back while silent: not idle, nothing delivered for
+    /// at least `silent_for` ms of processing time, and behind the most advanced partition
+    /// (or never delivered while another has). Without an idle timeout such a partition keeps
+    /// every window open until it delivers again.
+    pub fn held_back_by(&self, now: i64, silent_for: i64) -> Vec<i32> {
+        let Some(ahead) = self.parts.iter().filter_map(|p| p.max_event).max() else { return Vec::new() };
+        self.parts
+            .iter()
+            .filter(|p| !p.idle && now.saturating_sub(p.last_seen) >= silent_for)
+            .filter(|p| p.max_event.is_none_or(|m| m < ahead))
+            .map(|p| p.id)
+            .collect()
+    }
+
     /// Partitions that are currently idle.
     pub fn idle_partitions(&self) -> Vec<i32> {
         self.parts.iter().filter(|p| p.idle).map(|p| p.id).collect()
@@ -178,6 +208,26 @@ impl WatermarkTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn silent_partitions_behind_the_others_are_named() {
+        let mut w = WatermarkTracker::new(10, None);
+        w.assign(&[0, 1, 2], 0);
+        assert!(w.held_back_by(1_000, 100).is_empty(), "nothing delivered anywhere yet");
+        w.observe(0, 500, 10);
+        w.observe(2, 400, 10);
+        assert_eq!(w.watermark(), None, "partition 1 has delivered nothing");
+        assert!(w.held_back_by(50, 100).is_empty(), "not silent long enough");
+        assert_eq!(w.held_back_by(110, 100), vec![1, 2], "1 never delivered, 2 is behind 0");
+        w.observe(1, 600, 120);
+        w.observe(2, 600, 120);
+        assert_eq!(w.held_back_by(300, 100), vec![0], "0 is now behind and silent");
+        let mut idle = WatermarkTracker::new(10, Some(50));
+        idle.assign(&[0, 1], 0);
+        idle.observe(0, 500, 10);
+        idle.tick(100);
+        assert_eq!(idle.held_back_by(200, 100), Vec::<i32>::new(), "an idle partition holds nothing back");
+    }
 
     #[test]
     fn single_partition_is_max_minus_delay_and_monotonic() {

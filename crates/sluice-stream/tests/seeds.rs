@@ -43,6 +43,7 @@ fn render(plan: &JobPlan, p: &Pipeline, outputs: &[Output]) -> String {
                 d.offset,
                 d.reason
             )),
+            Output::Shuffle { .. } => text.push_str("shuffle record (a single pipeline sends none)\n"),
         }
     }
     text

@@ -4,6 +4,7 @@ mod util;
 
 mod checkpoints;
 mod robustness;
+mod scale_out;
 mod seeds;
 mod watermarks;
 mod windows;

@@ -81,3 +81,41 @@ pub fn read_topic(bootstrap: &str, topic: &str, timeout: Duration) -> Vec<Consum
     out.sort_by_key(|r| (r.partition, r.offset));
     out
 }
+
+/// The records of `topic`, from the beginning of every partition, that a consumer with
+/// `isolation.level = isolation` (`"read_committed"` or `"read_uncommitted"`) has received once
+/// it has `min` of them, or when `wait` is over (then possibly fewer). Blocking.
+pub fn poll_topic(bootstrap: &str, topic: &str, isolation: &str, min: usize, wait: Duration) -> Vec<ConsumedRecord> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("isolation.level", isolation)
+        .set("enable.partition.eof", "false")
+        .set("group.id", "sluice-testkit-poller")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .expect("create consumer");
+    let deadline = Instant::now() + wait;
+    let md = consumer.fetch_metadata(Some(topic), wait).expect("metadata");
+    let t = md.topics().iter().find(|t| t.name() == topic).expect("topic in metadata");
+    assert!(t.error().is_none(), "topic {topic}: {:?}", t.error());
+    let mut tpl = TopicPartitionList::new();
+    for p in t.partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).expect("tpl");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    while out.len() < min && Instant::now() < deadline {
+        let Some(m) = consumer.poll(Duration::from_millis(100)) else { continue };
+        let m = m.expect("consume");
+        out.push(ConsumedRecord {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+            timestamp: m.timestamp().to_millis(),
+            headers: Vec::new(),
+        });
+    }
+    out
+}

@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`TestBroker`]: an in-process broker on a free port, memory or file storage.
 //! - [`read_topic`]: every record of a topic read back with librdkafka (an independent
-//!   client), for asserting what producers wrote.
+//!   client), for asserting what producers wrote; [`poll_topic`]: what a consumer at a given
+//!   isolation level sees within a time (open transactions included or not).
 //! - [`TestRegistry`]: an in-process schema registry on a free port, storing into a broker.
 //! - [`client`]: [`client::KafkaConn`], a raw Kafka protocol connection for exact-version tests.
 
@@ -14,7 +15,7 @@ use sluice_broker::{BrokerConfig, BrokerHandle};
 use std::path::Path;
 
 mod consume;
-pub use consume::{ConsumedRecord, read_topic};
+pub use consume::{ConsumedRecord, poll_topic, read_topic};
 
 /// A broker started for one test; shut down explicitly or dropped with its runtime.
 #[derive(Debug)]

@@ -35,9 +35,11 @@ pub struct RunArgs {
     pub duration: Option<String>,
     /// This process's number when several run the job in one group (0, 1, ...): names its
     /// transactional id and group membership (`sluice-<job>-<N>`) and, above 0, its checkpoint
-    /// directory and output file names.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub instance_id: u32,
+    /// directory and output file names. A job with aggregates given an instance id runs as two
+    /// stages, a shuffle and a merge over the `<job>-repartition` topic, so that its state
+    /// moves with the partitions between the instances.
+    #[arg(long, value_name = "N")]
+    pub instance_id: Option<u32>,
     /// Stop once every partition is read to its end (Spark's availableNow): triggers fire once
     /// more, then the final checkpoint. State is kept for the next run.
     #[arg(long)]
@@ -92,7 +94,8 @@ pub(crate) fn resolve(args: &RunArgs, env: &Environment) -> anyhow::Result<RunCo
     let mut job = JobConfig::new(plan, &shown, &conn.bootstrap);
     job.kafka = conn.client_settings();
     job.registry_url = registry;
-    job.instance = args.instance_id;
+    job.instance = args.instance_id.unwrap_or(0);
+    job.scale_out = args.instance_id.is_some();
     job.base_dir = args.base_dir.clone();
     job.broker_wait = conn.wait;
     job.patient = conn.patient;
@@ -116,7 +119,18 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         sluice_connect::job::group_of(plan),
         config.conn.describe()
     );
-    eprintln!("  checkpoints in {} every {} ms", config.job.checkpoint_location(), plan.checkpoint.interval_ms);
+    if config.job.runs_in_stages() {
+        let base = config.job.checkpoint_base();
+        eprintln!(
+            "  scaled out: aggregates merged through topic {}-repartition; checkpoints under {base} \
+             (shuffle/instance-{n}, merge/instance-{n}, merge/partition-*) every {} ms",
+            plan.name,
+            plan.checkpoint.interval_ms,
+            n = config.job.instance
+        );
+    } else {
+        eprintln!("  checkpoints in {} every {} ms", config.job.checkpoint_location(), plan.checkpoint.interval_ms);
+    }
     let tty = std::io::stderr().is_terminal() && !args.quiet;
     let line = Arc::new(StatusLine::default());
     if tty {
@@ -245,7 +259,7 @@ mod tests {
             connect: ConnectArgs::default(),
             schema_registry: None,
             duration: None,
-            instance_id: 0,
+            instance_id: None,
             available_now: false,
             finish: false,
             base_dir: None,

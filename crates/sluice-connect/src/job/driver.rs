@@ -8,7 +8,9 @@
 
 use super::checkpoint::{CheckpointStore, State, StoredCheckpoint};
 use super::decode::Decoder;
+use super::engine::{Engine, Merge};
 use super::kafka_sink::{KafkaDeadLetterSink, KafkaResultSink, TxnProducer};
+use super::scale;
 use super::source::{EPOCH_METADATA, KafkaSource, RawBatch, SourceConfig, SourceEvent, offsets_tpl};
 use super::status::{JobStatus, Phase};
 use super::tables::load_table;
@@ -18,7 +20,7 @@ use crate::sink::console::ConsoleOut;
 use crate::sink::storage::S3Options;
 use crate::sink::{DeadLetterSink, Sink, SinkContext, build_dead_letter_sink, build_sink};
 use sluice_stream::plan::SinkKind;
-use sluice_stream::{DeadLetter, JobPlan, Output, Pipeline, SourceRecord, Tables};
+use sluice_stream::{DeadLetter, JobPlan, Output, Pipeline, ShuffleRecord, Tables};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +60,9 @@ pub struct JobConfig {
     /// Instance number (`--instance-id`): names the transactional id, the static group
     /// membership and, above 0, the checkpoint directory and output files.
     pub instance: u32,
+    /// Several instances may run the job (`--instance-id` given): a job with aggregates runs
+    /// as a shuffle and a merge stage over `<job>-repartition` (see [`sluice_stream::shuffle`]).
+    pub scale_out: bool,
     /// S3 settings for `s3://` sinks and checkpoints.
     pub s3: S3Options,
     /// Where console sinks print.
@@ -92,6 +97,7 @@ impl JobConfig {
             registry_url: None,
             base_dir: None,
             instance: 0,
+            scale_out: false,
             s3: S3Options::from_env(),
             console: ConsoleOut::Stdout,
             console_heading: false,
@@ -110,11 +116,28 @@ impl JobConfig {
         format!("sluice-{}-{}", self.plan.name, self.instance)
     }
 
-    /// The checkpoint location: `[checkpoint] location`, else `checkpoints/<job>`; instances
-    /// above 0 keep theirs in `instance-<n>/` below it.
-    pub fn checkpoint_location(&self) -> String {
+    /// Whether the job runs as a shuffle and a merge stage: several instances may run it
+    /// (`scale_out`) and it has aggregates.
+    pub fn runs_in_stages(&self) -> bool {
+        self.scale_out
+            && self
+                .plan
+                .queries
+                .iter()
+                .any(|q| q.ops.iter().any(|o| matches!(o, sluice_stream::plan::Operation::Aggregate(_))))
+    }
+
+    /// `[checkpoint] location`, else `checkpoints/<job>`, without a trailing `/`.
+    pub fn checkpoint_base(&self) -> String {
         let base = self.plan.checkpoint.location.clone().unwrap_or_else(|| format!("checkpoints/{}", self.plan.name));
-        if self.instance == 0 { base } else { format!("{}/instance-{}", base.trim_end_matches('/'), self.instance) }
+        base.trim_end_matches('/').to_string()
+    }
+
+    /// The checkpoint location: [`JobConfig::checkpoint_base`]; instances above 0 keep theirs in
+    /// `instance-<n>/` below it.
+    pub fn checkpoint_location(&self) -> String {
+        let base = self.checkpoint_base();
+        if self.instance == 0 { base } else { format!("{base}/instance-{}", self.instance) }
     }
 }
 
@@ -140,42 +163,6 @@ pub struct Job {
     status: Arc<JobStatus>,
 }
 
-struct Engine {
-    pipeline: Pipeline,
-    decoder: Decoder,
-}
-
-impl Engine {
-    fn process(&mut self, batch: &RawBatch, now: i64) -> Vec<Output> {
-        let mut records = Vec::with_capacity(batch.len());
-        for i in 0..batch.len() {
-            let r = batch.record(i);
-            // Records handed over twice (polled before a rebalance, fetched again after it) are
-            // skipped: offsets only move forward.
-            if self.pipeline.offsets().get(&r.partition).is_some_and(|&next| r.offset < next) {
-                continue;
-            }
-            match self.decoder.decode(batch.value(i)) {
-                Ok(row) => {
-                    records.push(SourceRecord { partition: r.partition, offset: r.offset, timestamp: r.timestamp, row })
-                }
-                Err(reason) => {
-                    let raw = batch.value(i).map(Arc::<[u8]>::from);
-                    self.pipeline.handle_decode_error(r.partition, r.offset, r.timestamp, reason, raw);
-                }
-            }
-        }
-        if !records.is_empty() {
-            self.pipeline.process_batch(&records, now);
-        }
-        self.drain()
-    }
-
-    fn drain(&mut self) -> Vec<Output> {
-        std::iter::from_fn(|| self.pipeline.poll_output()).collect()
-    }
-}
-
 struct QuerySinks {
     files: Vec<Box<dyn Sink>>,
     kafka: Vec<KafkaResultSink>,
@@ -187,10 +174,30 @@ enum DeadLetterOut {
     Kafka(KafkaDeadLetterSink),
 }
 
+/// Which part of its job a runtime runs.
+#[derive(Debug, Clone)]
+enum Stage {
+    /// The whole job.
+    Single,
+    /// First stage of a scaled-out job: aggregate inputs to the repartition topic.
+    Shuffle { topic: String, partitions: u32 },
+    /// Second stage: the aggregates, one pipeline per owned repartition partition.
+    /// `shuffle_done` turns true when this process's shuffle stage has ended.
+    Merge { source_partitions: Vec<i32>, shuffle_done: watch::Receiver<bool> },
+}
+
 struct Runtime {
     config: JobConfig,
+    stage: Stage,
     status: Arc<JobStatus>,
     engine: Option<Engine>,
+    /// Shuffle stage: the marks sent last, per source partition.
+    marks_sent: std::collections::BTreeMap<i32, i64>,
+    /// Shuffle stage: source partitions read to their end in a bounded run (`--finish`):
+    /// their next marks are end marks.
+    ended: std::collections::BTreeSet<i32>,
+    /// The source has read everything there is (until the next records).
+    caught_up: bool,
     sinks: Vec<QuerySinks>,
     dead_letter: DeadLetterOut,
     producer: Option<TxnProducer>,
@@ -201,7 +208,16 @@ struct Runtime {
     last_epoch: Option<u64>,
     rows_out: u64,
     dead_letters: u64,
+    /// When the first output of the current epoch was handed to a sink (`None`: none yet);
+    /// with `[checkpoint] publish_within`, the next checkpoint is due that long after it.
+    unpublished_since: Option<Instant>,
+    /// The source partitions last named as holding the watermark back (warned once per set).
+    held_back: Vec<i32>,
 }
+
+/// How long a partition may be silent, behind the others, before the log says that it keeps
+/// the windows open (jobs without `[source] idle_timeout`).
+const SILENT_WARN_MS: i64 = 10_000;
 
 fn now_ms() -> i64 {
     crate::civil::now_ms()
@@ -239,10 +255,78 @@ impl Job {
 async fn run_job(
     config: JobConfig,
     status: Arc<JobStatus>,
+    stop: watch::Receiver<bool>,
+) -> Result<JobSummary, JobError> {
+    let aggregates = config
+        .plan
+        .queries
+        .iter()
+        .any(|q| q.ops.iter().any(|o| matches!(o, sluice_stream::plan::Operation::Aggregate(_))));
+    if !(config.scale_out && aggregates) {
+        return run_stage(config, status, stop, Stage::Single).await;
+    }
+    let layout = scale::prepare(&config).await?;
+    tracing::info!(
+        job = %config.plan.name,
+        "scale-out: {} source partitions, aggregates merged over {} ({} partitions)",
+        layout.source_partitions.len(),
+        layout.topic,
+        layout.partitions
+    );
+    let (done_tx, done_rx) = watch::channel(false);
+    // The shuffle stage stops when told to, or (a bounded run) once the merge stage is done.
+    let (merge_done_tx, merge_done_rx) = watch::channel(false);
+    let shuffle_stop = {
+        let (tx, rx) = watch::channel(false);
+        let (mut outer, mut merged) = (stop.clone(), merge_done_rx);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stopped(&mut outer) => {}
+                _ = stopped(&mut merged) => {}
+            }
+            let _ = tx.send(true);
+        });
+        rx
+    };
+    let shuffle = {
+        let (config, status, stop) = (config.clone(), status.clone(), shuffle_stop);
+        let stage = Stage::Shuffle { topic: layout.topic.clone(), partitions: layout.partitions };
+        async move {
+            let r = run_stage(config, status, stop, stage).await;
+            let _ = done_tx.send(true);
+            r
+        }
+    };
+    let merge_status = Arc::new(JobStatus::default());
+    let merge = async move {
+        let r = run_stage(
+            config,
+            merge_status,
+            stop,
+            Stage::Merge { source_partitions: layout.source_partitions, shuffle_done: done_rx },
+        )
+        .await;
+        let _ = merge_done_tx.send(true);
+        r
+    };
+    let (a, b) = tokio::try_join!(shuffle, merge)?;
+    Ok(JobSummary {
+        resumed_from: a.resumed_from,
+        last_epoch: a.last_epoch,
+        records_in: a.records_in,
+        rows_out: a.rows_out + b.rows_out,
+        dead_letters: a.dead_letters + b.dead_letters,
+    })
+}
+
+async fn run_stage(
+    config: JobConfig,
+    status: Arc<JobStatus>,
     mut stop: watch::Receiver<bool>,
+    stage: Stage,
 ) -> Result<JobSummary, JobError> {
     let mut rt = tokio::select! {
-        rt = Runtime::start(config, status) => rt?,
+        rt = Runtime::start(config, status, stage) => rt?,
         _ = stopped(&mut stop) => {
             return Ok(JobSummary { resumed_from: None, last_epoch: None, records_in: 0, rows_out: 0, dead_letters: 0 });
         }
@@ -269,7 +353,7 @@ async fn run_job(
 }
 
 impl Runtime {
-    async fn start(config: JobConfig, status: Arc<JobStatus>) -> Result<Runtime, JobError> {
+    async fn start(config: JobConfig, status: Arc<JobStatus>, stage: Stage) -> Result<Runtime, JobError> {
         let plan = &config.plan;
         let file = config.job_file.as_str();
         let base = config.base_dir.as_deref();
@@ -299,29 +383,24 @@ impl Runtime {
             tables.insert(t.name.clone(), load_table(t, i, file, base)?);
         }
         let input = decoder.input_schema().clone();
-        let fresh = Pipeline::new(plan, input.clone(), &tables).map_err(|e| JobError::Plan(e.to_string()))?;
-        if config.instance > 0 && fresh.is_stateful() {
-            return Err(JobError::Config {
-                file: file.to_string(),
-                field: "query".into(),
-                message: format!(
-                    "instance {} of job {}: its aggregates keep state keyed by group key, which cannot \
-                     follow a partition to another instance yet (the repartition stage is not written)",
-                    config.instance, plan.name
-                ),
-                fix: "run one instance of a job with aggregate steps (--instance-id 0); jobs without \
-                      aggregates (such as jobs/numbers.toml) scale out"
-                    .into(),
-            });
-        }
+        let template = Pipeline::new(plan, input.clone(), &tables).map_err(|e| JobError::Plan(e.to_string()))?;
+        let runs_here = |qi: usize| match &stage {
+            Stage::Single => true,
+            Stage::Shuffle { .. } => !template.query_has_aggregate(qi),
+            Stage::Merge { .. } => template.query_has_aggregate(qi),
+        };
 
         // Sinks.
-        let instance_tag = (config.instance > 0).then(|| format!("i{}", config.instance));
+        let instance_tag = match &stage {
+            Stage::Single => (config.instance > 0).then(|| format!("i{}", config.instance)),
+            Stage::Shuffle { .. } => Some(format!("i{}", config.instance)),
+            Stage::Merge { .. } => Some(format!("m{}", config.instance)),
+        };
         let mut sinks = Vec::new();
         for (qi, q) in plan.queries.iter().enumerate() {
-            let schema = fresh.result_schema(qi).cloned().unwrap_or_default();
+            let schema = template.result_schema(qi).cloned().unwrap_or_default();
             let mut qs = QuerySinks { files: Vec::new(), kafka: Vec::new() };
-            for s in &q.sinks {
+            for s in q.sinks.iter().filter(|_| runs_here(qi)) {
                 if s.kind == SinkKind::Kafka {
                     qs.kafka.push(KafkaResultSink::new(s, &q.name, &schema, file, base)?);
                 } else {
@@ -359,28 +438,40 @@ impl Runtime {
                 DeadLetterOut::File(build_dead_letter_sink(d, &ctx, &plan.source.topic)?)
             }
         };
-        let kafka_out = sinks.iter().any(|q| !q.kafka.is_empty()) || matches!(dead_letter, DeadLetterOut::Kafka(_));
+        let kafka_out = matches!(stage, Stage::Shuffle { .. })
+            || sinks.iter().any(|q| !q.kafka.is_empty())
+            || matches!(dead_letter, DeadLetterOut::Kafka(_));
 
-        let store = CheckpointStore::open(&config.checkpoint_location(), base, &config.s3)?;
+        let location = match &stage {
+            Stage::Single => config.checkpoint_location(),
+            Stage::Shuffle { .. } => scale::stage_location(&config, "shuffle"),
+            Stage::Merge { .. } => scale::stage_location(&config, "merge"),
+        };
+        let store = CheckpointStore::open(&location, base, &config.s3)?;
         let interval = Duration::from_millis(plan.checkpoint.interval_ms.max(1) as u64);
+        let (source_topic, group, member) = match &stage {
+            Stage::Merge { .. } => (
+                scale::repartition_topic(plan),
+                format!("{}-merge", group_of(plan)),
+                format!("{}-merge", config.instance_name()),
+            ),
+            _ => (plan.source.topic.clone(), group_of(plan), config.instance_name()),
+        };
         // The producer before recovery: initializing its transactions aborts whatever the
         // previous incarnation left open, so the group's offsets are final when read below.
-        let producer = if kafka_out {
-            Some(TxnProducer::create(&config.kafka, &config.instance_name(), interval).await?)
-        } else {
-            None
-        };
+        let producer =
+            if kafka_out { Some(TxnProducer::create(&config.kafka, &member, interval).await?) } else { None };
         let source = KafkaSource::create(SourceConfig {
-            topic: plan.source.topic.clone(),
-            group: group_of(plan),
-            instance_id: config.instance_name(),
+            topic: source_topic,
+            group,
+            instance_id: member,
             settings: config.kafka.clone(),
             starting: plan.source.starting_offsets,
             max_records: config.max_batch.max(1),
             linger: config.batch_linger,
         })?;
 
-        let restored = recover(&store, &source).await?;
+        let restored = recover(&store, &source, false).await?;
         let resumed_from = restored.as_ref().map(|c| c.epoch);
         for qs in &mut sinks {
             for s in &mut qs.files {
@@ -392,44 +483,66 @@ impl Runtime {
             let r = d.recover(resumed_from).await?;
             log_recovery(d.describe(), &r);
         }
-        let pipeline = match &restored {
-            None => fresh,
-            Some(stored) => {
-                let cp = stored.checkpoint().map_err(|e| JobError::Checkpoint {
-                    location: store.location(),
-                    message: format!("epoch {}: {e}", stored.epoch),
-                    fix: "start with a new [checkpoint] location".into(),
-                })?;
-                let p = Pipeline::restore(plan, input, &tables, &cp).map_err(|e| JobError::Checkpoint {
-                    location: store.location(),
-                    message: format!("epoch {}: {e}", stored.epoch),
-                    fix: "run the job file the checkpoint was taken with, or start with a new [checkpoint] location"
-                        .into(),
-                })?;
-                tracing::info!(
-                    job = %plan.name,
-                    "resuming from checkpoint {} at {} (offsets {:?})",
-                    stored.epoch,
-                    store.location(),
-                    cp.offsets
-                );
-                p
+        let engine = match &stage {
+            Stage::Merge { source_partitions, .. } => Engine::Merge(Merge {
+                parts: Default::default(),
+                stores: Default::default(),
+                plan: plan.clone(),
+                input,
+                tables,
+                source_partitions: source_partitions.clone(),
+            }),
+            _ => {
+                let mut pipeline = match &restored {
+                    None => template,
+                    Some(stored) => {
+                        let cp = stored.checkpoint().map_err(|e| JobError::Checkpoint {
+                            location: store.location(),
+                            message: format!("epoch {}: {e}", stored.epoch),
+                            fix: "start with a new [checkpoint] location".into(),
+                        })?;
+                        let p = Pipeline::restore(plan, input, &tables, &cp).map_err(|e| JobError::Checkpoint {
+                            location: store.location(),
+                            message: format!("epoch {}: {e}", stored.epoch),
+                            fix: "run the job file the checkpoint was taken with, or start with a new [checkpoint] \
+                                  location"
+                                .into(),
+                        })?;
+                        tracing::info!(
+                            job = %plan.name,
+                            "resuming from checkpoint {} at {} (offsets {:?})",
+                            stored.epoch,
+                            store.location(),
+                            cp.offsets
+                        );
+                        p
+                    }
+                };
+                if let Stage::Shuffle { partitions, .. } = &stage {
+                    pipeline.shuffle_to(*partitions);
+                }
+                Engine::One { pipeline, decoder }
             }
         };
         store.prune().await?;
         let epoch = resumed_from.unwrap_or(0) + 1;
+        let (records, errors) = engine.counts();
         status.update(|s| {
             s.epoch = epoch;
-            s.records_in = pipeline.metrics().records_in + pipeline.metrics().decode_errors;
-            s.watermark = pipeline.watermark();
+            s.records_in = records + errors;
+            s.watermark = engine.watermark();
         });
         let mut source = source;
-        source.start(pipeline.offsets())?;
+        source.start(&engine.offsets())?;
         status.update(|s| s.phase = Phase::Running);
         Ok(Runtime {
             config,
+            stage,
             status,
-            engine: Some(Engine { pipeline, decoder }),
+            engine: Some(engine),
+            marks_sent: Default::default(),
+            ended: Default::default(),
+            caught_up: false,
             sinks,
             dead_letter,
             producer,
@@ -440,13 +553,15 @@ impl Runtime {
             last_epoch: resumed_from,
             rows_out: 0,
             dead_letters: 0,
+            unpublished_since: None,
+            held_back: Vec::new(),
         })
     }
 
     fn summary(&self) -> JobSummary {
         let records_in = self.engine.as_ref().map_or(0, |e| {
-            let m = e.pipeline.metrics();
-            m.records_in + m.decode_errors
+            let (r, d) = e.counts();
+            r + d
         });
         JobSummary {
             resumed_from: self.resumed_from,
@@ -459,16 +574,39 @@ impl Runtime {
 
     /// Ends the input: every window closes, every query emits its final results.
     async fn flush(&mut self) -> Result<(), JobError> {
-        let out = {
-            let e = self.engine()?;
-            e.pipeline.finish(now_ms());
-            e.drain()
-        };
+        let out = self.engine()?.finish(now_ms());
+        if let Some(Engine::One { pipeline, .. }) = &self.engine {
+            self.ended.extend(pipeline.source_partitions());
+        }
         self.write_outputs(out).await
     }
 
     fn engine(&mut self) -> Result<&mut Engine, JobError> {
         self.engine.as_mut().ok_or_else(|| JobError::internal("the engine was lost by a failed batch"))
+    }
+
+    /// Whether a run with an end (`--available-now`, `--finish`) is done now. In the merge
+    /// stage of a scaled-out job: this process's shuffle stage has ended, everything there is
+    /// has been read, and (with `--finish`) every owned partition has every end mark.
+    ///
+    /// With `--finish`, a scaled-out job ends by end marks: the shuffle stage sends them for the
+    /// partitions it has read to their end and keeps its place in the group (partitions of a
+    /// stopped instance may still come its way) until the merge stage has every end mark on
+    /// the partitions it owns; then the merge stage ends, and the shuffle stage after it.
+    fn at_end(&self) -> bool {
+        let finish = self.config.end == EndOfInput::Finish;
+        match &self.stage {
+            Stage::Merge { shuffle_done, .. } => {
+                let owns = self.engine.as_ref().is_some_and(Engine::owns_partitions);
+                if finish {
+                    self.caught_up && owns && self.engine.as_ref().is_some_and(Engine::input_ended)
+                } else {
+                    self.caught_up && *shuffle_done.borrow()
+                }
+            }
+            Stage::Shuffle { .. } if finish => false,
+            _ => self.caught_up,
+        }
     }
 
     async fn event_loop(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), JobError> {
@@ -477,9 +615,20 @@ impl Runtime {
         };
         let interval = Duration::from_millis(self.config.plan.checkpoint.interval_ms.max(1) as u64);
         let mut next_checkpoint = Instant::now() + interval;
+        let publish_within =
+            self.config.plan.checkpoint.publish_within_ms.map(|ms| Duration::from_millis(ms.max(1) as u64));
         let stop_view = stop.clone();
+        // The merge stage looks for its end now and then: its shuffle stage may end, or its
+        // last end marks arrive, without another source event.
+        let polls_end = matches!(self.stage, Stage::Merge { .. }) && self.config.end != EndOfInput::Never;
+        let mut end_poll = tokio::time::interval(Duration::from_millis(200));
         loop {
-            let tick = self.engine()?.pipeline.poll_timeout().map(|t| {
+            // Output waits for the checkpoint that publishes it: at most `publish_within`.
+            let checkpoint_at = match (publish_within, self.unpublished_since) {
+                (Some(within), Some(since)) => next_checkpoint.min(since + within),
+                _ => next_checkpoint,
+            };
+            let tick = self.engine()?.poll_timeout().map(|t| {
                 let wait = t.saturating_sub(now_ms()).clamp(0, 3_600_000) as u64;
                 Instant::now() + Duration::from_millis(wait)
             });
@@ -487,15 +636,22 @@ impl Runtime {
             tokio::select! {
                 biased;
                 _ = stopped(&mut *stop) => return Ok(()),
-                _ = tokio::time::sleep_until(next_checkpoint) => {
+                _ = tokio::time::sleep_until(checkpoint_at) => {
                     self.checkpoint().await?;
                     next_checkpoint = Instant::now() + interval;
+                    self.warn_if_held_back();
                 }
                 event = events.recv() => match event {
                     None => return Err(JobError::internal("the source thread stopped")),
-                    Some(SourceEvent::Records(batch)) => self.process(batch, stop_view.clone()).await?,
+                    Some(SourceEvent::Records(batch)) => {
+                        self.caught_up = false;
+                        self.process(batch, stop_view.clone()).await?;
+                    }
                     Some(SourceEvent::Assigned(parts)) => {
-                        self.engine()?.pipeline.assign_partitions(&parts, now_ms());
+                        match self.engine()? {
+                            Engine::One { pipeline, .. } => pipeline.assign_partitions(&parts, now_ms()),
+                            Engine::Merge(_) => self.adopt(&parts).await?,
+                        }
                         self.status.update(|s| s.partitions = parts);
                     }
                     Some(SourceEvent::Revoked(parts, ack)) => {
@@ -503,10 +659,11 @@ impl Runtime {
                         // read from them is published and their offsets are committed to the
                         // group before the next owner reads them (it starts at the group's
                         // offsets). Then forget them, so later checkpoints do not commit stale
-                        // offsets over the next owner's.
+                        // offsets over the next owner's (nor, in the merge stage, write state
+                        // the next owner restores).
                         let done = self.checkpoint().await;
                         if done.is_ok() {
-                            self.engine()?.pipeline.release_partitions(&parts);
+                            self.engine()?.release(&parts);
                         }
                         if let Some(ack) = ack {
                             let _ = ack.send(());
@@ -516,27 +673,16 @@ impl Runtime {
                     }
                     Some(SourceEvent::CaughtUp) => {
                         self.status.update(|s| s.caught_up = true);
-                        let now = now_ms();
-                        match self.config.end {
-                            EndOfInput::Never => {}
-                            EndOfInput::AvailableNow => {
-                                let out = {
-                                    let e = self.engine()?;
-                                    e.pipeline.fire_triggers(now);
-                                    e.drain()
-                                };
-                                self.write_outputs(out).await?;
-                                return Ok(());
+                        self.caught_up = true;
+                        if matches!(self.stage, Stage::Shuffle { .. }) && self.config.end == EndOfInput::Finish {
+                            // End marks for what this instance has read to the end, at once.
+                            if let Some(Engine::One { pipeline, .. }) = &self.engine {
+                                self.ended.extend(pipeline.source_partitions());
                             }
-                            EndOfInput::Finish => {
-                                let out = {
-                                    let e = self.engine()?;
-                                    e.pipeline.finish(now);
-                                    e.drain()
-                                };
-                                self.write_outputs(out).await?;
-                                return Ok(());
-                            }
+                            self.checkpoint().await?;
+                        }
+                        if self.end_of_input().await? {
+                            return Ok(());
                         }
                     }
                     Some(SourceEvent::Fatal(m)) => {
@@ -547,12 +693,13 @@ impl Runtime {
                         });
                     }
                 },
+                _ = end_poll.tick(), if polls_end => {
+                    if self.end_of_input().await? {
+                        return Ok(());
+                    }
+                }
                 _ = tokio::time::sleep_until(tick_at), if tick.is_some() => {
-                    let out = {
-                        let e = self.engine()?;
-                        e.pipeline.handle_tick(now_ms());
-                        e.drain()
-                    };
+                    let out = self.engine()?.tick(now_ms());
                     self.write_outputs(out).await?;
                     self.refresh_status();
                 }
@@ -560,9 +707,87 @@ impl Runtime {
         }
     }
 
+    /// At the end of the input of a run with an end, the last results; true when the run is
+    /// over.
+    async fn end_of_input(&mut self) -> Result<bool, JobError> {
+        if self.config.end == EndOfInput::Never || !self.at_end() {
+            return Ok(false);
+        }
+        let now = now_ms();
+        let out = match self.config.end {
+            EndOfInput::Never => return Ok(false),
+            EndOfInput::AvailableNow => self.engine()?.fire_triggers(now),
+            EndOfInput::Finish => self.engine()?.finish(now),
+        };
+        self.write_outputs(out).await?;
+        Ok(true)
+    }
+
+    /// Merge stage: the group gave this instance these repartition partitions. Each one new
+    /// here is restored from its newest committed checkpoint in the shared location (the
+    /// previous owner's), or starts empty.
+    async fn adopt(&mut self, parts: &[i32]) -> Result<(), JobError> {
+        let Some(Engine::Merge(m)) = self.engine.as_ref() else { return Ok(()) };
+        let new: Vec<i32> = parts.iter().copied().filter(|p| !m.parts.contains_key(p)).collect();
+        let gone: Vec<i32> = m.parts.keys().copied().filter(|p| !parts.contains(p)).collect();
+        let (plan, input, tables, sources) =
+            (m.plan.clone(), m.input.clone(), m.tables.clone(), m.source_partitions.clone());
+        self.engine()?.release(&gone);
+        let now = now_ms();
+        let mut adopted = Vec::new();
+        let mut newest = 0;
+        for p in new {
+            let location = scale::partition_location(&self.config, p);
+            let store = CheckpointStore::open(&location, self.config.base_dir.as_deref(), &self.config.s3)?;
+            let restored = recover(&store, &self.source, true).await?;
+            let pipeline = match &restored {
+                None => Pipeline::new_merge(&plan, input.clone(), &tables, &sources, now)
+                    .map_err(|e| JobError::Plan(e.to_string()))?,
+                Some(stored) => {
+                    newest = newest.max(stored.epoch);
+                    let fail = |message: String| JobError::Checkpoint {
+                        location: store.location(),
+                        message,
+                        fix:
+                            "run the same job file on every instance, or start the job with a new [checkpoint] location"
+                                .into(),
+                    };
+                    let cp = stored.checkpoint().map_err(|e| fail(format!("epoch {}: {e}", stored.epoch)))?;
+                    tracing::info!(
+                        job = %plan.name,
+                        "repartition partition {p}: resuming from checkpoint {} at {} (offset {:?})",
+                        stored.epoch,
+                        store.location(),
+                        cp.offsets.get(&p)
+                    );
+                    Pipeline::restore_merge(&plan, input.clone(), &tables, &sources, now, &cp)
+                        .map_err(|e| fail(format!("epoch {}: {e}", stored.epoch)))?
+                }
+            };
+            store.prune().await?;
+            adopted.push((p, pipeline, store));
+        }
+        // A partition's checkpoints are numbered on, whoever owns it: this instance's next
+        // epoch must come after every adopted one's. Publish what is pending first.
+        if newest >= self.epoch {
+            self.checkpoint().await?;
+            self.epoch = self.epoch.max(newest + 1);
+            self.status.update(|s| s.epoch = self.epoch);
+        }
+        if let Some(Engine::Merge(m)) = self.engine.as_mut() {
+            for (p, pipeline, store) in adopted {
+                m.parts.insert(p, pipeline);
+                m.stores.insert(p, store);
+            }
+        }
+        Ok(())
+    }
+
     async fn process(&mut self, batch: RawBatch, stop: watch::Receiver<bool>) -> Result<(), JobError> {
         let stopping = move || *stop.borrow();
-        self.engine()?.decoder.prepare(&batch, &stopping).await?;
+        if let Some(decoder) = self.engine()?.decoder() {
+            decoder.prepare(&batch, &stopping).await?;
+        }
         let mut engine = self.engine.take().ok_or_else(|| JobError::internal("the engine is missing"))?;
         let now = now_ms();
         let (engine, outputs) = tokio::task::spawn_blocking(move || {
@@ -577,15 +802,40 @@ impl Runtime {
         Ok(())
     }
 
+    /// Without `[source] idle_timeout`, a source partition that delivers nothing keeps every
+    /// window open (the watermark is the least over the partitions): say so once, with the
+    /// fix, when partitions have been silent for a while behind the others.
+    fn warn_if_held_back(&mut self) {
+        if matches!(self.stage, Stage::Shuffle { .. }) || self.config.plan.source.idle_timeout_ms.is_some() {
+            return;
+        }
+        let Some(e) = &self.engine else { return };
+        let held = e.held_back_by(now_ms(), SILENT_WARN_MS);
+        if held.is_empty() || held == self.held_back {
+            self.held_back = held;
+            return;
+        }
+        tracing::warn!(
+            job = %self.config.plan.name,
+            "the watermark is held back by partition(s) {held:?} of topic {}: nothing new from them for {} s while \
+             other partitions moved on (no new records, or no instance reading them), so windows stay open until \
+             they deliver; if a partition may stay silent, set idle_timeout in [source] \
+             (e.g. idle_timeout = \"30 seconds\") to let it go",
+            self.config.plan.source.topic,
+            SILENT_WARN_MS / 1000
+        );
+        self.held_back = held;
+    }
+
     fn refresh_status(&self) {
         let Some(e) = &self.engine else { return };
-        let m = e.pipeline.metrics();
-        let lag = self.source.lag(e.pipeline.offsets());
-        let wm = e.pipeline.watermark();
+        let (records, errors) = e.counts();
+        let lag = self.source.lag(&e.offsets());
+        let wm = e.watermark();
         let (rows, dls) = (self.rows_out, self.dead_letters);
         self.status.update(|s| {
-            s.records_in = m.records_in + m.decode_errors;
-            s.decode_errors = m.decode_errors;
+            s.records_in = records + errors;
+            s.decode_errors = errors;
             s.dead_letters = dls;
             s.rows_out = rows;
             s.watermark = wm;
@@ -598,10 +848,14 @@ impl Runtime {
 
     async fn write_outputs(&mut self, outputs: Vec<Output>) -> Result<(), JobError> {
         let mut letters: Vec<DeadLetter> = Vec::new();
+        let mut buf = Vec::new();
         for o in outputs {
             match o {
                 Output::Results(batch) => {
                     self.rows_out += batch.rows.len() as u64;
+                    if !batch.rows.is_empty() {
+                        self.unpublished_since.get_or_insert_with(Instant::now);
+                    }
                     let Some(qs) = self.sinks.get_mut(batch.query) else { continue };
                     for k in &qs.kafka {
                         let producer = self
@@ -616,12 +870,29 @@ impl Runtime {
                     }
                 }
                 Output::DeadLetter(d) => letters.push(d),
+                Output::Shuffle { partition, record } => {
+                    let Stage::Shuffle { topic, .. } = &self.stage else {
+                        return Err(JobError::internal("a repartition record outside the shuffle stage"));
+                    };
+                    let producer = self
+                        .producer
+                        .as_mut()
+                        .ok_or_else(|| JobError::internal("the shuffle stage has no producer"))?;
+                    buf.clear();
+                    record.encode(&mut buf);
+                    producer.send_to(topic, partition, &buf).await?;
+                    // The merge stage reads it once its transaction commits.
+                    self.unpublished_since.get_or_insert_with(Instant::now);
+                }
             }
         }
         if letters.is_empty() {
             return Ok(());
         }
         self.dead_letters += letters.len() as u64;
+        if !matches!(self.dead_letter, DeadLetterOut::Log { .. }) {
+            self.unpublished_since.get_or_insert_with(Instant::now);
+        }
         match &mut self.dead_letter {
             DeadLetterOut::File(sink) => sink.write_dead_letters(self.epoch, letters).await?,
             DeadLetterOut::Kafka(sink) => {
@@ -649,10 +920,36 @@ impl Runtime {
         Ok(())
     }
 
+    /// Shuffle stage: tells every repartition partition how far each source partition has
+    /// come (end marks once the input ended), in the epoch's transaction.
+    async fn send_marks(&mut self) -> Result<(), JobError> {
+        let Stage::Shuffle { topic, partitions } = &self.stage else { return Ok(()) };
+        let Some(Engine::One { pipeline, .. }) = &self.engine else { return Ok(()) };
+        let mut marks: Vec<(i32, i64)> =
+            pipeline.source_progress().into_iter().filter(|(p, _)| !self.ended.contains(p)).collect();
+        marks.extend(self.ended.iter().map(|&p| (p, i64::MAX)));
+        let changed: Vec<(i32, i64)> = marks.into_iter().filter(|(p, t)| self.marks_sent.get(p) != Some(t)).collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let producer = self.producer.as_mut().ok_or_else(|| JobError::internal("the shuffle stage has no producer"))?;
+        let mut buf = Vec::new();
+        for &(p, t) in &changed {
+            buf.clear();
+            ShuffleRecord::Mark { source_partition: p, max_event_time: t }.encode(&mut buf);
+            for rp in 0..*partitions as i32 {
+                producer.send_to(topic, rp, &buf).await?;
+            }
+        }
+        self.marks_sent.extend(changed);
+        Ok(())
+    }
+
     /// The commit protocol for the current epoch (see the module docs of `job`).
     async fn checkpoint(&mut self) -> Result<(), JobError> {
         let e = self.epoch;
-        let cp = self.engine()?.pipeline.checkpoint().map_err(|err| JobError::internal(err.to_string()))?;
+        self.send_marks().await?;
+        let (cp, parts) = self.engine()?.checkpoint().map_err(|err| JobError::internal(err.to_string()))?;
         for qs in &mut self.sinks {
             for s in &mut qs.files {
                 s.pre_commit(e).await?;
@@ -664,18 +961,32 @@ impl Runtime {
         if let Some(p) = &mut self.producer {
             p.flush().await?;
         }
-        let stored = StoredCheckpoint {
+        let stored = |engine: Vec<u8>| StoredCheckpoint {
             epoch: e,
             kafka_commit: self.producer.is_some(),
             created_ms: now_ms(),
-            engine: cp.to_bytes(),
+            engine,
         };
-        self.store.write_prepared(&stored).await?;
-        let topic = self.config.plan.source.topic.clone();
+        self.store.write_prepared(&stored(cp.to_bytes())).await?;
+        if let Some(Engine::Merge(m)) = &self.engine {
+            for (p, pcp) in &parts {
+                if let Some(store) = m.stores.get(p) {
+                    store.write_prepared(&stored(pcp.to_bytes())).await?;
+                }
+            }
+        }
+        let topic = self.source_topic();
         if let Some(p) = &mut self.producer {
             p.commit(offsets_tpl(&topic, &cp.offsets, e), self.source.group_metadata()).await?;
         }
         self.store.mark_committed(e).await?;
+        if let Some(Engine::Merge(m)) = &self.engine {
+            for (p, _) in &parts {
+                if let Some(store) = m.stores.get(p) {
+                    store.mark_committed(e).await?;
+                }
+            }
+        }
         self.last_epoch = Some(e);
         for qs in &mut self.sinks {
             for s in &mut qs.files {
@@ -692,10 +1003,24 @@ impl Runtime {
             tracing::warn!(job = %self.config.plan.name, "{err}");
         }
         self.store.prune().await?;
+        if let Some(Engine::Merge(m)) = &self.engine {
+            for store in m.stores.values() {
+                store.prune().await?;
+            }
+        }
+        self.unpublished_since = None;
         self.epoch = e + 1;
         self.status.update(|s| s.epoch = e + 1);
         tracing::debug!(job = %self.config.plan.name, epoch = e, "checkpoint committed");
         Ok(())
+    }
+
+    /// The topic this runtime reads.
+    fn source_topic(&self) -> String {
+        match &self.stage {
+            Stage::Merge { .. } => scale::repartition_topic(&self.config.plan),
+            _ => self.config.plan.source.topic.clone(),
+        }
     }
 }
 
@@ -717,7 +1042,15 @@ fn log_recovery(sink: &str, r: &crate::sink::Recovery) {
 /// The checkpoint to resume from: the newest committed one, or a newer prepared one whose
 /// Kafka transaction committed (the group's offsets say so). Prepared checkpoints that did
 /// not commit are deleted.
-async fn recover(store: &CheckpointStore, source: &KafkaSource) -> Result<Option<StoredCheckpoint>, JobError> {
+///
+/// `by_group_offsets`: a prepared checkpoint also counts as committed when the group's offsets
+/// say so without a Kafka sink (the plain commit after the files were published): the
+/// checkpoints of the merge stage's partitions, read by whichever instance owns them next.
+async fn recover(
+    store: &CheckpointStore,
+    source: &KafkaSource,
+    by_group_offsets: bool,
+) -> Result<Option<StoredCheckpoint>, JobError> {
     let all = store.list().await?;
     let newest_committed = all.iter().filter(|(_, s)| *s == State::Committed).map(|(e, _)| *e).max();
     let mut current = match newest_committed {
@@ -733,7 +1066,7 @@ async fn recover(store: &CheckpointStore, source: &KafkaSource) -> Result<Option
             continue;
         }
         let p = store.read(e, State::Prepared).await?;
-        let committed = p.kafka_commit && transaction_committed(&p, source, store).await?;
+        let committed = (p.kafka_commit || by_group_offsets) && transaction_committed(&p, source, store).await?;
         if committed {
             tracing::info!("checkpoint {e} was prepared and its Kafka transaction committed: marking it committed");
             store.mark_committed(e).await?;

@@ -148,11 +148,29 @@ impl TxnProducer {
     /// Sends one record in the open transaction (opening one if needed); waits while
     /// librdkafka's queue is full.
     pub async fn send(&mut self, topic: &str, key: Option<&[u8]>, value: &[u8]) -> Result<(), JobError> {
+        self.send_record(topic, None, key, value).await
+    }
+
+    /// Sends one value to one partition in the open transaction (the shuffle stage's records).
+    pub async fn send_to(&mut self, topic: &str, partition: i32, value: &[u8]) -> Result<(), JobError> {
+        self.send_record(topic, Some(partition), None, value).await
+    }
+
+    async fn send_record(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<(), JobError> {
         self.begin()?;
         loop {
             let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value);
             if let Some(k) = key {
                 record = record.key(k);
+            }
+            if let Some(p) = partition {
+                record = record.partition(p);
             }
             match self.producer.send(record) {
                 Ok(()) => {
@@ -169,11 +187,26 @@ impl TxnProducer {
 
     /// Waits until every record sent is acknowledged (the Kafka sinks' `pre_commit`).
     pub async fn flush(&mut self) -> Result<(), JobError> {
-        let p = self.producer.clone();
-        tokio::task::spawn_blocking(move || p.flush(TXN_CALL_TIMEOUT))
-            .await
-            .map_err(|e| JobError::internal(format!("the producer task failed: {e}")))?
-            .map_err(|e| kafka_err("flushing the transaction's records", &e))?;
+        // Not `Producer::flush(timeout)`: while records are in flight it blocks in `poll` for up
+        // to 100 ms at a time, and the delivery reports it waits for are mostly served by the
+        // ThreadedProducer's own thread, so a checkpoint with one record in flight took ~100 ms
+        // (the read_committed latency's tail). `flush(0)` only tells librdkafka to send now
+        // (linger.ms ignored) and says whether anything is left; the wait is ours.
+        let started = tokio::time::Instant::now();
+        loop {
+            match self.producer.flush(Duration::ZERO) {
+                Ok(()) => break,
+                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {}
+                Err(e) => return Err(kafka_err("flushing the transaction's records", &e)),
+            }
+            if started.elapsed() > TXN_CALL_TIMEOUT {
+                return Err(kafka_err(
+                    "flushing the transaction's records",
+                    &KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let ctx = self.producer.context();
         if ctx.failed.load(Ordering::Relaxed) > 0 {
             let first = ctx.first_error.lock().ok().and_then(|f| f.clone()).unwrap_or_default();

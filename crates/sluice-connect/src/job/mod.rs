@@ -5,7 +5,8 @@
 //! # The commit protocol
 //!
 //! Checkpoints are numbered by epoch; the output produced after checkpoint `e - 1` belongs to
-//! epoch `e`. Every `checkpoint.interval` (and when the job stops):
+//! epoch `e`. Every `checkpoint.interval`, at most `checkpoint.publish_within` after the first
+//! output of an epoch when that is set, and when the job stops:
 //!
 //! ```text
 //! 1. pipeline.checkpoint()            offsets + state, all output already handed to the sinks
@@ -42,7 +43,9 @@
 pub mod checkpoint;
 pub mod decode;
 mod driver;
+mod engine;
 pub mod kafka_sink;
+mod scale;
 pub mod source;
 pub mod status;
 pub mod tables;

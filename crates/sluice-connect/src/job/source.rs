@@ -508,16 +508,24 @@ fn poll_loop(consumer: &BaseConsumer<SourceContext>, shared: &Shared, stop: &Ato
     let mut caught_up_sent = false;
     let mut topic_warned = false;
     const MAX_BYTES: usize = 16 << 20;
-    // How long the pending batch has lingered, as of the end of the last iteration (one clock
-    // read per message).
+    // How long the pending batch has lingered, as of the last clock read: every
+    // `CLOCK_EVERY` messages while they keep coming, and whenever a poll comes back empty.
+    const CLOCK_EVERY: u32 = 64;
     let mut lingered = Duration::ZERO;
+    let mut since_clock = 0u32;
+    // The last poll gave a message: more are likely queued, so the next poll does not wait
+    // (a waiting poll reads librdkafka's clock once more per message).
+    let mut flowing = false;
     while !stop.load(Ordering::Relaxed) {
         let timeout = match started {
+            _ if flowing => Duration::ZERO,
             None => Duration::from_millis(100),
             Some(_) => config.linger.saturating_sub(lingered),
         };
         let mut full = false;
-        match consumer.poll(timeout) {
+        let polled = consumer.poll(timeout);
+        flowing = matches!(polled, Some(Ok(_)));
+        match polled {
             None => {}
             Some(Ok(m)) => {
                 let p = m.partition();
@@ -564,7 +572,11 @@ fn poll_loop(consumer: &BaseConsumer<SourceContext>, shared: &Shared, stop: &Ato
             }
         }
         // (Only a record makes the batch grow; the runtime may take it away at any time.)
-        lingered = started.map_or(Duration::ZERO, |s| s.elapsed());
+        since_clock += 1;
+        if !flowing || since_clock >= CLOCK_EVERY || started.is_none() {
+            lingered = started.map_or(Duration::ZERO, |s| s.elapsed());
+            since_clock = 0;
+        }
         if full || (started.is_some() && lingered >= config.linger) {
             ctx.flush_pending();
             started = None;

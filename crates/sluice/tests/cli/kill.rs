@@ -4,7 +4,7 @@
 //! records a `read_committed` reader sees on its result topic must equal those of one
 //! uninterrupted run of the same job over the same input.
 
-use super::{consume_json, sluice, sluice_with};
+use super::{consume_json, published_json_lines as lines, sluice, sluice_with};
 use sluice_broker::BrokerConfig;
 use sluice_testkit::TestBroker;
 use std::path::Path;
@@ -55,25 +55,6 @@ fn chunk(c: usize) -> String {
         s.push_str(&format!("{{\"k\":\"k{}\",\"v\":{},\"t\":{t}}}\n", i * 7 % 5, i % 13));
     }
     s
-}
-
-/// Every published JSON line under `dir` (not staged), sorted.
-fn lines(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.file_name().is_some_and(|n| n == "_sluice_staging") {
-            continue;
-        }
-        if p.is_dir() {
-            out.extend(lines(&p));
-        } else if p.extension().is_some_and(|x| x == "jsonl") {
-            out.extend(std::fs::read_to_string(&p).unwrap().lines().map(str::to_string));
-        }
-    }
-    out.sort();
-    out
 }
 
 async fn kafka_values(dir: &Path, b: &str, topic: &str) -> Vec<String> {

@@ -8,12 +8,43 @@ mod groups;
 mod kill;
 mod produce;
 mod protobuf;
+mod publish;
 mod run;
+mod scale_out;
+mod silent;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// `sluice run JOB_FILE -b B --quiet EXTRA..` in `dir`, in the background, its log (info level)
+/// written to `dir/LOG`.
+pub(crate) fn spawn_run(dir: &Path, b: &str, job_file: &str, extra: &[&str], log: &str) -> Child {
+    let log = std::fs::File::create(dir.join(log)).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", job_file, "-b", b, "--quiet"])
+        .args(extra)
+        .current_dir(dir)
+        .env_remove("KAFKA_SERVER")
+        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// A `sluice run` child, killed (by its PID) when the test ends, passing or not.
+pub(crate) struct Running(pub(crate) Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// What a run of the binary left behind.
 #[derive(Debug)]
@@ -125,4 +156,23 @@ pub(crate) fn unhex(s: &str) -> Vec<u8> {
 /// Lowercase hex.
 pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Every published JSON line under `dir` (not staged), sorted.
+pub(crate) fn published_json_lines(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.file_name().is_some_and(|n| n == "_sluice_staging") {
+            continue;
+        }
+        if p.is_dir() {
+            out.extend(published_json_lines(&p));
+        } else if p.extension().is_some_and(|x| x == "jsonl") {
+            out.extend(std::fs::read_to_string(&p).unwrap().lines().map(str::to_string));
+        }
+    }
+    out.sort();
+    out
 }

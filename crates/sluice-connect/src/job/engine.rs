@@ -1,0 +1,229 @@
+//! The engine as the runtime drives it: one pipeline over the decoded source (a single
+//! instance, or the shuffle stage of a scaled-out job), or, in the merge stage of a scaled-out
+//! job, one pipeline per repartition partition this instance owns (see
+//! [`sluice_stream::shuffle`]).
+
+use super::checkpoint::CheckpointStore;
+use super::decode::Decoder;
+use super::source::RawBatch;
+use sluice_formats::RowSchema;
+use sluice_stream::{
+    Checkpoint, CheckpointError, JobPlan, Output, Pipeline, ShuffleRecord, ShuffledIn, SourceRecord, Tables,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The merge stage's pipelines and what it needs to make more.
+pub(crate) struct Merge {
+    pub(crate) parts: BTreeMap<i32, Pipeline>,
+    /// Each owned partition's checkpoint store (shared by the instances).
+    pub(crate) stores: BTreeMap<i32, CheckpointStore>,
+    pub(crate) plan: JobPlan,
+    pub(crate) input: RowSchema,
+    pub(crate) tables: Tables,
+    /// Every partition of the source topic (each holds the watermark back).
+    pub(crate) source_partitions: Vec<i32>,
+}
+
+pub(crate) enum Engine {
+    One { pipeline: Pipeline, decoder: Decoder },
+    Merge(Merge),
+}
+
+impl Engine {
+    pub(crate) fn process(&mut self, batch: &RawBatch, now: i64) -> Vec<Output> {
+        match self {
+            Engine::One { pipeline, decoder } => {
+                let mut records = Vec::with_capacity(batch.len());
+                for i in 0..batch.len() {
+                    let r = batch.record(i);
+                    // Records handed over twice (polled before a rebalance, fetched again after
+                    // it) are skipped: offsets only move forward.
+                    if pipeline.offsets().get(&r.partition).is_some_and(|&next| r.offset < next) {
+                        continue;
+                    }
+                    match decoder.decode(batch.value(i)) {
+                        Ok(row) => records.push(SourceRecord {
+                            partition: r.partition,
+                            offset: r.offset,
+                            timestamp: r.timestamp,
+                            row,
+                        }),
+                        Err(reason) => {
+                            let raw = batch.value(i).map(Arc::<[u8]>::from);
+                            pipeline.handle_decode_error(r.partition, r.offset, r.timestamp, reason, raw);
+                        }
+                    }
+                }
+                if !records.is_empty() {
+                    pipeline.process_batch(&records, now);
+                }
+            }
+            Engine::Merge(m) => {
+                let mut by_part: BTreeMap<i32, Vec<ShuffledIn>> = BTreeMap::new();
+                for i in 0..batch.len() {
+                    let r = batch.record(i);
+                    let Some(p) = m.parts.get_mut(&r.partition) else {
+                        tracing::warn!(
+                            partition = r.partition,
+                            "a repartition record of a partition not owned; skipped"
+                        );
+                        continue;
+                    };
+                    if p.offsets().get(&r.partition).is_some_and(|&next| r.offset < next) {
+                        continue;
+                    }
+                    match ShuffleRecord::decode(batch.value(i).unwrap_or_default()) {
+                        Ok(record) => by_part.entry(r.partition).or_default().push(ShuffledIn {
+                            partition: r.partition,
+                            offset: r.offset,
+                            timestamp: r.timestamp,
+                            record,
+                        }),
+                        Err(reason) => {
+                            let raw = batch.value(i).map(Arc::<[u8]>::from);
+                            p.handle_decode_error(r.partition, r.offset, r.timestamp, reason, raw);
+                        }
+                    }
+                }
+                for (part, records) in by_part {
+                    if let Some(p) = m.parts.get_mut(&part) {
+                        p.process_shuffled(records, now);
+                    }
+                }
+            }
+        }
+        self.drain()
+    }
+
+    pub(crate) fn drain(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        for p in self.pipelines_mut() {
+            out.extend(std::iter::from_fn(|| p.poll_output()));
+        }
+        out
+    }
+
+    fn pipelines(&self) -> Box<dyn Iterator<Item = &Pipeline> + '_> {
+        match self {
+            Engine::One { pipeline, .. } => Box::new(std::iter::once(pipeline)),
+            Engine::Merge(m) => Box::new(m.parts.values()),
+        }
+    }
+
+    fn pipelines_mut(&mut self) -> Box<dyn Iterator<Item = &mut Pipeline> + '_> {
+        match self {
+            Engine::One { pipeline, .. } => Box::new(std::iter::once(pipeline)),
+            Engine::Merge(m) => Box::new(m.parts.values_mut()),
+        }
+    }
+
+    /// The decoder of a single-pipeline engine.
+    pub(crate) fn decoder(&mut self) -> Option<&mut Decoder> {
+        match self {
+            Engine::One { decoder, .. } => Some(decoder),
+            Engine::Merge(_) => None,
+        }
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<i64> {
+        self.pipelines().filter_map(Pipeline::poll_timeout).min()
+    }
+
+    pub(crate) fn tick(&mut self, now: i64) -> Vec<Output> {
+        self.pipelines_mut().for_each(|p| p.handle_tick(now));
+        self.drain()
+    }
+
+    pub(crate) fn finish(&mut self, now: i64) -> Vec<Output> {
+        self.pipelines_mut().for_each(|p| p.finish(now));
+        self.drain()
+    }
+
+    pub(crate) fn fire_triggers(&mut self, now: i64) -> Vec<Output> {
+        self.pipelines_mut().for_each(|p| p.fire_triggers(now));
+        self.drain()
+    }
+
+    /// Source records read, and records that failed to decode.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        self.pipelines().fold((0, 0), |(r, d), p| (r + p.metrics().records_in, d + p.metrics().decode_errors))
+    }
+
+    /// Per partition, the next offset to read.
+    pub(crate) fn offsets(&self) -> BTreeMap<i32, i64> {
+        let mut out = BTreeMap::new();
+        for p in self.pipelines() {
+            out.extend(p.offsets().iter().map(|(k, v)| (*k, *v)));
+        }
+        out
+    }
+
+    /// The watermark (merge stage: the least over the owned partitions).
+    pub(crate) fn watermark(&self) -> Option<i64> {
+        let mut wms = self.pipelines().map(Pipeline::watermark);
+        let first = wms.next()?;
+        wms.fold(first, |a, b| a.zip(b).map(|(a, b)| a.min(b)))
+    }
+
+    /// Source partitions silent for `silent_for` ms behind the others, holding the watermark
+    /// back (in the merge stage: in any owned partition's pipeline).
+    pub(crate) fn held_back_by(&self, now: i64, silent_for: i64) -> Vec<i32> {
+        let mut held: Vec<i32> = self.pipelines().flat_map(|p| p.watermark_held_back_by(now, silent_for)).collect();
+        held.sort_unstable();
+        held.dedup();
+        held
+    }
+
+    /// Merge stage: whether this instance owns any partition.
+    pub(crate) fn owns_partitions(&self) -> bool {
+        match self {
+            Engine::One { .. } => true,
+            Engine::Merge(m) => !m.parts.is_empty(),
+        }
+    }
+
+    /// Merge stage: every owned partition has received the end mark of every source partition.
+    pub(crate) fn input_ended(&self) -> bool {
+        self.pipelines().all(Pipeline::input_ended)
+    }
+
+    /// Forgets partitions given to another instance (their offsets; in the merge stage their
+    /// pipelines and state, which the next owner restores from the shared checkpoints).
+    pub(crate) fn release(&mut self, partitions: &[i32]) {
+        match self {
+            Engine::One { pipeline, .. } => pipeline.release_partitions(partitions),
+            Engine::Merge(m) => {
+                for p in partitions {
+                    m.parts.remove(p);
+                    m.stores.remove(p);
+                }
+            }
+        }
+    }
+
+    /// The instance's checkpoint (offsets and, for one pipeline, its state) and, in the merge
+    /// stage, each owned partition's own checkpoint.
+    pub(crate) fn checkpoint(&self) -> Result<(Checkpoint, Vec<(i32, Checkpoint)>), CheckpointError> {
+        match self {
+            Engine::One { pipeline, .. } => Ok((pipeline.checkpoint()?, Vec::new())),
+            Engine::Merge(m) => {
+                let mut parts = Vec::new();
+                let mut offsets = BTreeMap::new();
+                for (&id, p) in &m.parts {
+                    let cp = p.checkpoint()?;
+                    offsets.extend(cp.offsets.iter().map(|(k, v)| (*k, *v)));
+                    parts.push((id, cp));
+                }
+                let instance = Checkpoint {
+                    job: m.plan.name.clone(),
+                    fingerprint: 0,
+                    offsets,
+                    shared: Vec::new(),
+                    vnodes: Vec::new(),
+                };
+                Ok((instance, parts))
+            }
+        }
+    }
+}
