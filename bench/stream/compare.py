@@ -8,7 +8,9 @@ on the same topics of one sluice broker, in one run.
 
 Settings (environment): UE_EVENTS (3,000,000), TX_EVENTS (3,000,000), RUNS per engine (2),
 LATENCY_SECONDS (60), LATENCY_RATE events/s (2,000), LATENCY_SPEEDUP (10), LATENCY_CHECKPOINT
-(sluice's checkpoint interval in the latency run, "1 second"), ENGINES ("sluice,spark"),
+(sluice's checkpoint interval in the latency run, "1 second"), LATENCY_PUBLISH_WITHIN (sluice's
+`[checkpoint] publish_within` in the latency run, "20 milliseconds"; empty: not set, only the
+interval), ENGINES ("sluice,spark"),
 SLUICE_BIN (default: target/release/sluice of this checkout, built if missing), SLUICE_RUN_ARGS
 (extra arguments of every `sluice run`, e.g. "-X fetch.queue.backoff.ms=10"; default none).
 
@@ -91,6 +93,7 @@ LATENCY_SECONDS = float(os.environ.get("LATENCY_SECONDS", "60"))
 LATENCY_RATE = int(os.environ.get("LATENCY_RATE", "2000"))
 LATENCY_SPEEDUP = float(os.environ.get("LATENCY_SPEEDUP", "10"))
 LATENCY_CHECKPOINT = os.environ.get("LATENCY_CHECKPOINT", "1 second")
+LATENCY_PUBLISH_WITHIN = os.environ.get("LATENCY_PUBLISH_WITHIN", "20 milliseconds").strip()
 WARMUP = 5.0
 # extra arguments of every `sluice run`, e.g. "-X fetch.queue.backoff.ms=10"
 SLUICE_RUN_ARGS = os.environ.get("SLUICE_RUN_ARGS", "").split()
@@ -556,7 +559,7 @@ def main() -> int:
                     ld = load()
                     path = render_job(template, workdir / f"sluice-{job}-r{r}.toml", name=f"bench-{job}-r{r}",
                                       topic=topic, sink_prefix=f"sluice-{job}-r{r}", output_mode="update",
-                                      checkpoint=workdir / f"sluice-ckpt-{job}-r{r}", checkpoint_interval="10 seconds")
+                                      checkpoint=workdir / f"sluice-ckpt-{job}-r{r}", checkpoint_interval="10 seconds", publish_within="")
                     m = run_sluice(sluice_bin, b, path, bp, workdir / f"sluice-{job}.log",
                                    ["--available-now", "--finish"])
                     err = check(b, f"sluice-{job}-r{r}", expected)
@@ -593,7 +596,9 @@ def main() -> int:
             ld = load()
             path = render_job("transactions.toml", workdir / "sluice-latency.toml", name="bench-latency",
                               topic=LIVE_TOPIC, sink_prefix="sluice-latency", output_mode="append",
-                              checkpoint=workdir / "sluice-ckpt-latency", checkpoint_interval=LATENCY_CHECKPOINT)
+                              checkpoint=workdir / "sluice-ckpt-latency", checkpoint_interval=LATENCY_CHECKPOINT,
+                              publish_within=(f'publish_within = "{LATENCY_PUBLISH_WITHIN}"'
+                                              if LATENCY_PUBLISH_WITHIN else ""))
             holder = {}
 
             def start_sluice():
@@ -615,7 +620,8 @@ def main() -> int:
 
             res = latency_phase("sluice", b, prod, start_sluice, stop_sluice, "sluice-latency-sliding_window_counts")
             for iso, st in res.items():
-                lat_rows.append((f"sluice ({iso}, checkpoint {LATENCY_CHECKPOINT})", st, ld))
+                within = f", publish_within {LATENCY_PUBLISH_WITHIN}" if LATENCY_PUBLISH_WITHIN else ""
+                lat_rows.append((f"sluice ({iso}, checkpoint {LATENCY_CHECKPOINT}{within})", st, ld))
         if "spark" in engines:
             ld = load()
             holder = {}
@@ -673,9 +679,9 @@ def main() -> int:
         print()
         print(f"latency: {LATENCY_RATE:,} events/s for {LATENCY_SECONDS:.0f}s, event time x{LATENCY_SPEEDUP:g}; "
               "from the watermark passing a window's end to its row in the Kafka sink (goal p99 < 50 ms)")
-        print(f"{'engine':48} {'windows':>7} {'missing':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  load")
+        print(f"{'engine':76} {'windows':>7} {'missing':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  load")
         for eng, st, ld in lat_rows:
-            print(f"{eng:48} {st['windows']:7} {st['missing']:7} {st['p50']:8.1f} {st['p99']:8.1f} "
+            print(f"{eng:76} {st['windows']:7} {st['missing']:7} {st['p50']:8.1f} {st['p99']:8.1f} "
                   f"{st['max']:8.1f}  {ld}" + (f"  ({st['wrong_counts']} wrong counts)" if st["wrong_counts"] else ""))
         sl = [st for eng, st, _ in lat_rows if eng.startswith("sluice (read_uncommitted")]
         sp = [st for eng, st, _ in lat_rows if eng.startswith("spark")]
