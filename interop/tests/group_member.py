@@ -7,11 +7,13 @@ stdout: {"assigned": [partitions]} after every rebalance, {"rec": [partition, of
 per record processed. Offsets are committed synchronously after each processed batch
 ("commit after processing"), so a crash never loses a record; at most it repeats some.
 Exits on SIGTERM after closing the consumer (which leaves the group).
+With GROUP_MEMBER_LOG_DIR set, the client library's debug log goes to member-<pid>.log there.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 
@@ -100,6 +102,7 @@ def run_kafka_python(bootstrap: str, topic: str, group: str, assignor: str) -> N
     try:
         while not stop:
             got = c.poll(timeout_ms=200)
+            _unstick_kafka_python(c)
             n = 0
             for _tp, msgs in got.items():
                 for m in msgs:
@@ -111,7 +114,30 @@ def run_kafka_python(bootstrap: str, topic: str, group: str, assignor: str) -> N
         c.close()
 
 
+def _unstick_kafka_python(c) -> None:
+    """Works around a kafka-python 3.0.12 race in the client (nothing a broker can prevent).
+
+    A leader that assigned before it knew the topic's partitions rejoins once its metadata has
+    them (need_rejoin() is True only because the snapshots differ). If poll()'s
+    timer runs out while that JoinGroup/SyncGroup is in flight, the join finishes in the
+    background and makes the snapshots equal, so the next poll() sees need_rejoin() False and
+    never takes the join's result: the member stays out of the STABLE state, sends no
+    heartbeats, gets no assignment, and the coordinator expires its session. Asking for a
+    rejoin in that state makes the next poll() join again, which completes normally."""
+    coord = getattr(c, "_coordinator", None)
+    task = getattr(coord, "_join_task", None)
+    if task is not None and task.is_done and not coord.need_rejoin():
+        import logging
+        logging.getLogger("group_member").warning("kafka-python left a finished join untaken; rejoining")
+        coord.request_rejoin()
+
+
 def main(argv: list[str]) -> int:
+    if os.environ.get("GROUP_MEMBER_LOG_DIR"):
+        # Diagnostics: the client library's debug log, one file per member process.
+        import logging
+        logging.basicConfig(filename=os.path.join(os.environ["GROUP_MEMBER_LOG_DIR"], f"member-{os.getpid()}.log"),
+                            level=logging.DEBUG, format="%(asctime)s %(threadName)s %(name)s %(message)s")
     client, bootstrap, topic, group = argv[1:5]
     assignor = argv[5] if len(argv) > 5 else "range"
     signal.signal(signal.SIGTERM, _term)

@@ -242,6 +242,7 @@ impl Group {
 
     /// Handles JoinGroup.
     pub fn join(&mut self, now: u64, req: JoinRequest) -> Reply<JoinResult> {
+        tracing::debug!(group = %self.id, member = %req.member_id, state = ?self.state, generation = self.generation, "JoinGroup");
         if req.session_timeout_ms < self.limits.min_session_timeout_ms
             || req.session_timeout_ms > self.limits.max_session_timeout_ms
         {
@@ -452,6 +453,7 @@ impl Group {
             self.leader = self.members_in_order().first().map(|m| m.id.clone());
         }
         self.state = GroupState::CompletingRebalance;
+        tracing::debug!(group = %self.id, generation = self.generation, leader = ?self.leader, members = self.members.len(), "join phase complete");
         // As Kafka does: every member's session starts afresh when the join phase ends (a member
         // that joined early has been waiting in JoinGroup, not failing to heartbeat).
         for m in self.members.values_mut() {
@@ -520,6 +522,7 @@ impl Group {
         generation: i32,
         assignments: Vec<(String, Bytes)>,
     ) -> Reply<SyncResult> {
+        tracing::debug!(group = %self.id, member = %member_id, state = ?self.state, generation, current = self.generation, "SyncGroup");
         if let Err(e) = self.check_member(member_id, instance_id) {
             return Reply::Now(SyncResult::error(e));
         }
@@ -575,9 +578,11 @@ impl Group {
     /// Handles Heartbeat; the error code to answer with.
     pub fn heartbeat(&mut self, now: u64, member_id: &str, instance_id: Option<&str>, generation: i32) -> i16 {
         if let Err(e) = self.check_member(member_id, instance_id) {
+            tracing::debug!(group = %self.id, member = %member_id, error = ?e, "Heartbeat refused");
             return e.code();
         }
         if generation != self.generation {
+            tracing::debug!(group = %self.id, member = %member_id, generation, current = self.generation, "Heartbeat of another generation");
             return ResponseError::IllegalGeneration.code();
         }
         if let Some(m) = self.members.get_mut(member_id) {
@@ -613,6 +618,7 @@ impl Group {
 
     fn remove_member(&mut self, id: &str) {
         if let Some(mut m) = self.members.remove(id) {
+            tracing::debug!(group = %self.id, member = %id, state = ?self.state, "member removed");
             if let Some(tx) = m.awaiting_join.take() {
                 let _ = tx.send(JoinResult::error(ResponseError::UnknownMemberId, id));
             }
