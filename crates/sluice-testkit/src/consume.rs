@@ -23,15 +23,31 @@ pub struct ConsumedRecord {
     pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
-/// Every record of `topic` from the beginning up to the high watermark of each partition at
-/// the time of the call, in partition then offset order. Blocking; panics (it is a test helper)
-/// when the topic does not exist or the records do not arrive within `timeout`.
-pub fn read_topic(bootstrap: &str, topic: &str, timeout: Duration) -> Vec<ConsumedRecord> {
+impl ConsumedRecord {
+    fn of<M: Message>(m: &M) -> ConsumedRecord {
+        ConsumedRecord {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+            timestamp: m.timestamp().to_millis(),
+            headers: m
+                .headers()
+                .map(|h| h.iter().map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec))).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A consumer with isolation level `isolation`, assigned every partition of `topic` from the
+/// beginning, and those partitions. librdkafka's assign() needs a group handle even though
+/// nothing is committed; the group is never joined, so a broker without a group coordinator
+/// works too.
+fn reader_from_beginning(bootstrap: &str, topic: &str, isolation: &str, timeout: Duration) -> (BaseConsumer, Vec<i32>) {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
+        .set("isolation.level", isolation)
         .set("enable.partition.eof", "false")
-        // librdkafka's assign() needs a group handle even though nothing is committed; the
-        // group is never joined, so a broker without a group coordinator works too.
         .set("group.id", "sluice-testkit-reader")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -40,16 +56,27 @@ pub fn read_topic(bootstrap: &str, topic: &str, timeout: Duration) -> Vec<Consum
     let md = consumer.fetch_metadata(Some(topic), timeout).expect("metadata");
     let t = md.topics().iter().find(|t| t.name() == topic).expect("topic in metadata");
     assert!(t.error().is_none(), "topic {topic}: {:?}", t.error());
+    let partitions: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
     let mut tpl = TopicPartitionList::new();
-    let mut remaining = 0usize;
-    let mut highs = Vec::new();
-    for p in t.partitions() {
-        let (_, high) = consumer.fetch_watermarks(topic, p.id(), timeout).expect("watermarks");
-        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).expect("tpl");
-        highs.push((p.id(), high));
-        remaining += usize::from(high > 0);
+    for p in &partitions {
+        tpl.add_partition_offset(topic, *p, Offset::Beginning).expect("tpl");
     }
     consumer.assign(&tpl).expect("assign");
+    (consumer, partitions)
+}
+
+/// Every record of `topic` from the beginning up to the high watermark of each partition at
+/// the time of the call, in partition then offset order. Blocking; panics (it is a test helper)
+/// when the topic does not exist or the records do not arrive within `timeout`.
+pub fn read_topic(bootstrap: &str, topic: &str, timeout: Duration) -> Vec<ConsumedRecord> {
+    let (consumer, partitions) = reader_from_beginning(bootstrap, topic, "read_committed", timeout);
+    let mut highs = Vec::new();
+    let mut remaining = 0usize;
+    for p in partitions {
+        let (_, high) = consumer.fetch_watermarks(topic, p, timeout).expect("watermarks");
+        highs.push((p, high));
+        remaining += usize::from(high > 0);
+    }
     let mut out = Vec::new();
     let deadline = Instant::now() + timeout;
     let mut done: Vec<i32> = highs.iter().filter(|(_, h)| *h == 0).map(|(p, _)| *p).collect();
@@ -61,18 +88,7 @@ pub fn read_topic(bootstrap: &str, topic: &str, timeout: Duration) -> Vec<Consum
         if m.offset() >= high || done.contains(&m.partition()) {
             continue;
         }
-        let headers = m
-            .headers()
-            .map(|h| h.iter().map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec))).collect())
-            .unwrap_or_default();
-        out.push(ConsumedRecord {
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key().map(<[u8]>::to_vec),
-            value: m.payload().map(<[u8]>::to_vec),
-            timestamp: m.timestamp().to_millis(),
-            headers,
-        });
+        out.push(ConsumedRecord::of(&m));
         if m.offset() + 1 >= high {
             done.push(m.partition());
             remaining -= 1;
@@ -86,36 +102,12 @@ pub fn read_topic(bootstrap: &str, topic: &str, timeout: Duration) -> Vec<Consum
 /// `isolation.level = isolation` (`"read_committed"` or `"read_uncommitted"`) has received once
 /// it has `min` of them, or when `wait` is over (then possibly fewer). Blocking.
 pub fn poll_topic(bootstrap: &str, topic: &str, isolation: &str, min: usize, wait: Duration) -> Vec<ConsumedRecord> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("isolation.level", isolation)
-        .set("enable.partition.eof", "false")
-        .set("group.id", "sluice-testkit-poller")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .create()
-        .expect("create consumer");
     let deadline = Instant::now() + wait;
-    let md = consumer.fetch_metadata(Some(topic), wait).expect("metadata");
-    let t = md.topics().iter().find(|t| t.name() == topic).expect("topic in metadata");
-    assert!(t.error().is_none(), "topic {topic}: {:?}", t.error());
-    let mut tpl = TopicPartitionList::new();
-    for p in t.partitions() {
-        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).expect("tpl");
-    }
-    consumer.assign(&tpl).expect("assign");
+    let (consumer, _) = reader_from_beginning(bootstrap, topic, isolation, wait);
     let mut out = Vec::new();
     while out.len() < min && Instant::now() < deadline {
         let Some(m) = consumer.poll(Duration::from_millis(100)) else { continue };
-        let m = m.expect("consume");
-        out.push(ConsumedRecord {
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key().map(<[u8]>::to_vec),
-            value: m.payload().map(<[u8]>::to_vec),
-            timestamp: m.timestamp().to_millis(),
-            headers: Vec::new(),
-        });
+        out.push(ConsumedRecord::of(&m.expect("consume")));
     }
     out
 }

@@ -158,8 +158,8 @@ pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Every published JSON line under `dir` (not staged), sorted.
-pub(crate) fn published_json_lines(dir: &Path) -> Vec<String> {
+/// Files published under `dir` (recursively), not staged ones.
+pub(crate) fn published(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else { return out };
     for e in entries.flatten() {
@@ -168,11 +168,21 @@ pub(crate) fn published_json_lines(dir: &Path) -> Vec<String> {
             continue;
         }
         if p.is_dir() {
-            out.extend(published_json_lines(&p));
-        } else if p.extension().is_some_and(|x| x == "jsonl") {
-            out.extend(std::fs::read_to_string(&p).unwrap().lines().map(str::to_string));
+            out.extend(published(&p));
+        } else {
+            out.push(p);
         }
     }
+    out
+}
+
+/// Every published JSON line under `dir` (not staged), sorted.
+pub(crate) fn published_json_lines(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = published(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .flat_map(|p| std::fs::read_to_string(&p).unwrap().lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
     out.sort();
     out
 }

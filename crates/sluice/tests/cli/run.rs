@@ -2,7 +2,7 @@
 //! the job's results are read back with `sluice consume` and files, and compared with what
 //! this test computes from the input records read back from the topic.
 
-use super::{closed_port, consume_json, sluice, sluice_with};
+use super::{closed_port, consume_json, published, sluice, sluice_with};
 use sluice_testkit::TestBroker;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -97,24 +97,6 @@ async fn run_names_what_is_wrong() {
         .unwrap();
     let run = sluice(dir.path(), &["run", "bad.toml"]).await.failed();
     assert!(run.stderr.contains("bad.toml:4") && run.stderr.contains("xml"), "{}", run.stderr);
-}
-
-/// Files published under `dir` (recursively), not staged ones.
-fn published(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.file_name().is_some_and(|n| n == "_sluice_staging") {
-            continue;
-        }
-        if p.is_dir() {
-            out.extend(published(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
