@@ -34,14 +34,25 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli.command)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(commands::run(cli.command))));
+    // Dropping the runtime would wait for every blocking task, and after a panic (or an early
+    // error) some wait for a stop that nobody will send, while the signal handlers the command
+    // installed keep SIGTERM from ending the process: the process would hang for good.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+        // The panic hook has printed the message; 101 is what an unwinding Rust program exits with.
+        Err(_) => ExitCode::from(101),
     }
 }
+
+/// How long, once the command has returned, tasks still running may take to end.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn init_logging(verbose: u8) {
     let default = match verbose {

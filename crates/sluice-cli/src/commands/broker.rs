@@ -1,12 +1,12 @@
 //! `sluice broker`: flags → [`BrokerConfig`] → serve until Ctrl-C / SIGTERM.
 
 use crate::args::BrokerArgs;
+use crate::output::outln;
 use anyhow::{Context, bail};
 use sluice_broker::BrokerConfig;
 use sluice_broker::group::CoordinatorConfig;
 use sluice_broker::group::state::GroupLimits;
 use sluice_broker::log::FlushPolicy;
-use std::io::Write;
 use std::time::Duration;
 
 /// Resolves and checks the flags.
@@ -105,8 +105,7 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     };
     let handle =
         sluice_broker::start(listener, config).with_context(|| format!("cannot open the broker's data ({storage})"))?;
-    println!("sluice broker listening on {local} (advertised as {}), {storage}", handle.bootstrap());
-    let _ = std::io::stdout().flush();
+    outln!("sluice broker listening on {local} (advertised as {}), {storage}", handle.bootstrap());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let registry = match registry_listener {
         None => None,
@@ -114,8 +113,7 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
             let registry_addr = listener.local_addr()?;
             let config = sluice_registry::RegistryConfig::new(handle.bootstrap());
             let registry = sluice_registry::connect(&config).await.context("cannot start the schema registry")?;
-            println!("sluice schema registry listening on http://{registry_addr}, schemas in topic {}", config.topic);
-            let _ = std::io::stdout().flush();
+            outln!("sluice schema registry listening on http://{registry_addr}, schemas in topic {}", config.topic);
             let mut stop = stop_rx.clone();
             Some(tokio::spawn(sluice_registry::serve_registry(listener, std::sync::Arc::new(registry), async move {
                 let _ = stop.changed().await;

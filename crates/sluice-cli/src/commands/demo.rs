@@ -14,6 +14,7 @@
 use crate::clients::{admin, ensure_topic};
 use crate::duration;
 use crate::kafka_opts::{ConnectArgs, Environment, KafkaConn};
+use crate::output::outln;
 use anyhow::{Context, bail};
 use clap::Args;
 use sluice_connect::job::{Job, JobConfig, JobSummary};
@@ -22,7 +23,6 @@ use sluice_connect::sink::storage::S3Options;
 use sluice_stream::JobPlan;
 use sluice_stream::plan::{FormatPlan, OptionValue, SinkKind, SinkPlan};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -109,11 +109,10 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             let _ = stop.wait_for(|s| *s).await;
         }))
     };
-    println!(
+    outln!(
         "sluice demo: broker on {bootstrap}, schema registry on {registry_url} (up in {} ms)",
         started.elapsed().as_millis()
     );
-    let _ = std::io::stdout().flush();
 
     let outcome = run_pipelines(&args, &bootstrap, &registry_url, duration).await;
     let _ = stop_tx.send(true);
@@ -122,9 +121,9 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     broker.shutdown().await;
     let summaries = outcome?;
-    println!("sluice demo stopped after {:.0} s; results in {}:", started.elapsed().as_secs_f64(), args.dir.display());
+    outln!("sluice demo stopped after {:.0} s; results in {}:", started.elapsed().as_secs_f64(), args.dir.display());
     for (job, s) in &summaries {
-        println!(
+        outln!(
             "  {job:<15} {:>7} records read, {:>6} result rows, {:>4} dead letters, last checkpoint {}",
             s.records_in,
             s.rows_out,
@@ -242,7 +241,7 @@ async fn run_pipelines(
             })),
         ));
     }
-    println!(
+    outln!(
         "running 5 producers and 5 jobs; results under {}{}",
         dir.display(),
         match duration {
@@ -250,7 +249,6 @@ async fn run_pipelines(
             None => "; Ctrl-C stops".to_string(),
         }
     );
-    let _ = std::io::stdout().flush();
 
     let timer = async {
         match duration {

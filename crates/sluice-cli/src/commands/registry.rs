@@ -1,10 +1,10 @@
 //! `sluice registry`: flags → [`RegistryConfig`] → serve until Ctrl-C / SIGTERM.
 
 use crate::args::RegistryArgs;
+use crate::output::outln;
 use anyhow::{Context, bail};
 use sluice_registry::RegistryConfig;
 use sluice_registry::types::CompatibilityLevel;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,8 +38,7 @@ pub(crate) async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     })?;
     let local = listener.local_addr()?;
     let registry = sluice_registry::connect(&config).await?;
-    println!("sluice registry listening on {local}, schemas in topic {} at {}", config.topic, config.bootstrap_servers);
-    let _ = std::io::stdout().flush();
+    outln!("sluice registry listening on {local}, schemas in topic {} at {}", config.topic, config.bootstrap_servers);
     sluice_registry::serve_registry(listener, Arc::new(registry), super::shutdown_signal())
         .await
         .context("the registry's HTTP server failed")?;

@@ -351,7 +351,7 @@ fn compile(args: CompileArgs) -> anyhow::Result<()> {
     let bytes = schema.descriptor_set_bytes();
     std::fs::write(&args.output, &bytes)
         .with_context(|| format!("cannot write the descriptor set to {}", args.output.display()))?;
-    println!(
+    outln!(
         "wrote {} ({} bytes, {} files); messages: {}",
         args.output.display(),
         bytes.len(),

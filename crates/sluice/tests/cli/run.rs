@@ -151,3 +151,42 @@ fn demo_runs_the_five_seed_pipelines_and_writes_their_results() {
         assert!(n[0] > 0 && n[1] > 0, "{line}");
     }
 }
+
+#[test]
+fn demo_whose_reader_goes_away_still_stops_at_its_duration() {
+    // `sluice demo | head -2`: stdout closes while the demo runs. The demo must still stop at
+    // its duration and exit (it used to panic on the closed pipe and then hang, deaf to SIGTERM).
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["demo", "--duration", "3s", "--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("sluice demo: broker on"), "{first}");
+    // The reader is dropped here: the pipe is closed.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+            panic!("sluice demo did not exit 90 s after its 3 s duration; stderr:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(status.success(), "{status:?}; stderr:\n{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
