@@ -140,6 +140,17 @@ struct Producer {
     child: std::process::Child,
 }
 
+impl Drop for Producer {
+    /// A demo that ends without `stop_producers` (an error or a panic unwinding through it)
+    /// still takes its producer processes with it.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 async fn run_pipelines(
     args: &DemoArgs,
     bootstrap: &str,
