@@ -111,42 +111,41 @@ def stop(proc: subprocess.Popen, sig: int, timeout: float = 60) -> float:
     return time.monotonic() - t
 
 
-def sluice_demo(work: Path) -> dict:
-    bp, rp = free_port(), free_port()
-    log = open(work / "demo.log", "wb")
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [str(SLUICE), "demo", "--listen", f"127.0.0.1:{bp}", "--registry-listen", f"127.0.0.1:{rp}",
-         "--dir", str(work / "sluice-demo"), "--duration", "120s", "--quiet"],
-        cwd=work, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+def timed_sluice(work: Path, args: list[str], probes: dict, stop_signal: int, run_for: float = 0,
+                 clean_exit: bool = False) -> dict:
+    """Spawns `sluice ARGS` in `work`, times its probes from the spawn, lets it run `run_for` s
+    more, then times its stop on `stop_signal` (with `clean_exit`, it must exit with 0)."""
+    log_path = work / f"{args[0]}.log"
+    with open(log_path, "wb") as log:
+        t0 = time.monotonic()
+        proc = subprocess.Popen([str(SLUICE), *args], cwd=work, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
     try:
-        ready = wait_ready(proc, t0, {"broker": lambda: broker_ready(bp), "registry": lambda: registry_ready(rp)}, 60)
-        time.sleep(3)  # producers and jobs under way, so that stopping has work to finish
-        ready["stop"] = stop(proc, signal.SIGINT)
-        if proc.returncode != 0:
-            raise RuntimeError(f"sluice demo exited with {proc.returncode} after Ctrl-C; see {work / 'demo.log'}")
+        ready = wait_ready(proc, t0, probes, 60)
+        time.sleep(run_for)
+        ready["stop"] = stop(proc, stop_signal)
+        if clean_exit and proc.returncode != 0:
+            raise RuntimeError(f"sluice {args[0]} exited with {proc.returncode} after signal {stop_signal}; see {log_path}")
         return ready
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def sluice_demo(work: Path) -> dict:
+    bp, rp = free_port(), free_port()
+    args = ["demo", "--listen", f"127.0.0.1:{bp}", "--registry-listen", f"127.0.0.1:{rp}",
+            "--dir", str(work / "sluice-demo"), "--duration", "120s", "--quiet"]
+    probes = {"broker": lambda: broker_ready(bp), "registry": lambda: registry_ready(rp)}
+    # 3 s with producers and jobs under way, so that stopping (Ctrl-C) has work to finish.
+    return timed_sluice(work, args, probes, signal.SIGINT, run_for=3, clean_exit=True)
 
 
 def sluice_broker(work: Path) -> dict:
     bp = free_port()
-    log = open(work / "broker.log", "wb")
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [str(SLUICE), "broker", "--listen", f"127.0.0.1:{bp}", "--data-dir", str(work / "data")],
-        cwd=work, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        ready = wait_ready(proc, t0, {"broker": lambda: broker_ready(bp)}, 60)
-        ready["stop"] = stop(proc, signal.SIGTERM)
-        return ready
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    args = ["broker", "--listen", f"127.0.0.1:{bp}", "--data-dir", str(work / "data")]
+    return timed_sluice(work, args, {"broker": lambda: broker_ready(bp)}, signal.SIGTERM)
 
 
 class TimedKafka(KafkaServer):

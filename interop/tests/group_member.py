@@ -13,6 +13,7 @@ With GROUP_MEMBER_LOG_DIR set, the client library's debug log goes to member-<pi
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -127,7 +128,6 @@ def _unstick_kafka_python(c) -> None:
     coord = getattr(c, "_coordinator", None)
     task = getattr(coord, "_join_task", None)
     if task is not None and task.is_done and not coord.need_rejoin():
-        import logging
         logging.getLogger("group_member").warning("kafka-python left a finished join untaken; rejoining")
         coord.request_rejoin()
 
@@ -135,7 +135,6 @@ def _unstick_kafka_python(c) -> None:
 def main(argv: list[str]) -> int:
     if os.environ.get("GROUP_MEMBER_LOG_DIR"):
         # Diagnostics: the client library's debug log, one file per member process.
-        import logging
         logging.basicConfig(filename=os.path.join(os.environ["GROUP_MEMBER_LOG_DIR"], f"member-{os.getpid()}.log"),
                             level=logging.DEBUG, format="%(asctime)s %(threadName)s %(name)s %(message)s")
     client, bootstrap, topic, group = argv[1:5]
