@@ -9,13 +9,16 @@
 //!   at `starting_offsets` (`auto.offset.reset`).
 //! - Static membership (`group.instance.id` = `sluice-<job>-<instance>`): a restarted instance
 //!   takes its partitions back at once instead of waiting for the dead one's session to end.
-//! - Records are handed to the runtime in batches (up to `max_records`, or what arrived within
-//!   `linger`), their values copied into one buffer per batch.
+//! - Records are read from librdkafka up to 1,024 at a time (the assigned partitions are
+//!   forwarded to a queue of the source's own, `kafka::native::FetchQueue`) and handed to the runtime in
+//!   batches (up to `max_records`, or what arrived within `linger`), their values copied into
+//!   one buffer per batch. The group's events are served by `BaseConsumer::poll` between reads.
 //! - Assignments, revocations and batches reach the runtime in one channel, in the order they
 //!   happened: a batch polled before a revocation arrives before it.
 
 use super::JobError;
 use crate::kafka::ClientSettings;
+use crate::kafka::native::{FetchQueue, Fetched};
 use rdkafka::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -142,6 +145,8 @@ struct Shared {
     pending: Mutex<RawBatch>,
     /// The last error librdkafka reported.
     last_error: Mutex<Option<String>>,
+    /// The queue the source thread reads; partitions are forwarded to it as they are assigned.
+    fetch: Mutex<Option<Arc<FetchQueue>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -231,6 +236,13 @@ impl ConsumerContext for SourceContext {
                         if let Some(o) = start {
                             let _ = tpl.set_partition_offset(&self.topic, p, Offset::Offset(o));
                         }
+                    }
+                }
+                // Their records go to the source thread's batch queue (before the assignment, so
+                // that librdkafka does not start them on the consumer's queue).
+                if let Some(fetch) = lock(&self.shared.fetch).as_ref() {
+                    for &p in &parts {
+                        fetch.forward(&self.topic, p);
                     }
                 }
                 if let Err(e) = consumer.assign(tpl) {
@@ -501,87 +513,180 @@ pub fn offsets_tpl(topic: &str, offsets: &BTreeMap<i32, i64>, epoch: u64) -> Top
     tpl
 }
 
+/// Most records one batch read takes from librdkafka.
+const READ_BATCH: usize = 1024;
+/// How often the assigned partitions are forwarded to the fetch queue again while records flow
+/// (librdkafka drops a forward when it stops fetching a partition; see [`FetchQueue`]).
+const REFORWARD_EVERY: Duration = Duration::from_millis(100);
+/// Most bytes of values in one batch handed to the runtime.
+const MAX_BATCH_BYTES: usize = 16 << 20;
+
+/// The poll loop's bookkeeping between reads.
+struct Reader<'a> {
+    ctx: &'a SourceContext,
+    shared: &'a Shared,
+    config: &'a SourceConfig,
+    /// Partitions read to their end (and nothing after).
+    at_end: BTreeSet<i32>,
+    caught_up_sent: bool,
+    topic_warned: bool,
+    /// A partition reached its end in the last read: check whether all did.
+    check_caught_up: bool,
+}
+
+impl Reader<'_> {
+    /// Records one record, holding both locks (batch reads take them once).
+    fn record(
+        &mut self,
+        pending: &mut RawBatch,
+        positions: &mut BTreeMap<i32, i64>,
+        r: (i32, i64, i64, Option<&[u8]>),
+    ) {
+        let (p, o, ts, value) = r;
+        pending.push(p, o, ts, value);
+        positions.insert(p, o + 1);
+        if !self.at_end.is_empty() {
+            self.at_end.remove(&p);
+        }
+        self.caught_up_sent = false;
+    }
+
+    /// An end of partition or an error that is not fatal.
+    fn error(&mut self, partition: Option<i32>, code: Option<RDKafkaErrorCode>, e: &dyn std::fmt::Display) {
+        match code {
+            Some(RDKafkaErrorCode::PartitionEOF) => {
+                if let Some(p) = partition {
+                    self.at_end.insert(p);
+                    self.check_caught_up = true;
+                }
+            }
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+                if !self.topic_warned {
+                    tracing::warn!(topic = %self.config.topic, "topic {} does not exist yet; waiting for it", self.config.topic);
+                    self.topic_warned = true;
+                }
+            }
+            _ => tracing::debug!(topic = %self.config.topic, "consumer error: {e}"),
+        }
+    }
+
+    /// After a read: tells the runtime once every assigned partition is at its end (what was
+    /// read before goes first).
+    fn maybe_caught_up(&mut self) -> bool {
+        if !std::mem::take(&mut self.check_caught_up) || self.caught_up_sent {
+            return false;
+        }
+        let assigned = lock(&self.shared.assigned).clone();
+        if !assigned.is_empty() && assigned.iter().all(|a| self.at_end.contains(a)) {
+            self.ctx.flush_pending();
+            self.ctx.send(SourceEvent::CaughtUp);
+            self.caught_up_sent = true;
+            return true;
+        }
+        false
+    }
+}
+
 fn poll_loop(consumer: &BaseConsumer<SourceContext>, shared: &Shared, stop: &AtomicBool, config: &SourceConfig) {
     let ctx = consumer.context().clone();
+    let Some(fetch) = FetchQueue::new(consumer.client()).map(Arc::new) else {
+        ctx.send(SourceEvent::Fatal(format!("reading topic {}: librdkafka gave the consumer no queue", config.topic)));
+        return;
+    };
+    *lock(&shared.fetch) = Some(fetch.clone());
+    let mut fetched = Fetched::default();
+    let mut reader = Reader {
+        ctx: &ctx,
+        shared,
+        config,
+        at_end: BTreeSet::new(),
+        caught_up_sent: false,
+        topic_warned: false,
+        check_caught_up: false,
+    };
+    // When the first record of the pending batch came (the batch goes at `linger` after it).
     let mut started: Option<Instant> = None;
-    let mut at_end: BTreeSet<i32> = BTreeSet::new();
-    let mut caught_up_sent = false;
-    let mut topic_warned = false;
-    const MAX_BYTES: usize = 16 << 20;
-    // How long the pending batch has lingered, as of the last clock read: every
-    // `CLOCK_EVERY` messages while they keep coming, and whenever a poll comes back empty.
-    const CLOCK_EVERY: u32 = 64;
-    let mut lingered = Duration::ZERO;
-    let mut since_clock = 0u32;
-    // The last poll gave a message: more are likely queued, so the next poll does not wait
-    // (a waiting poll reads librdkafka's clock once more per message).
-    let mut flowing = false;
-    while !stop.load(Ordering::Relaxed) {
-        let timeout = match started {
-            _ if flowing => Duration::ZERO,
-            None => Duration::from_millis(100),
-            Some(_) => config.linger.saturating_sub(lingered),
+    let mut forwarded = Instant::now();
+    'poll: while !stop.load(Ordering::Relaxed) {
+        // The group's events (rebalances run their callbacks here) and errors; records only
+        // if librdkafka queued some before their partition was forwarded.
+        for _ in 0..8 {
+            match consumer.poll(Duration::ZERO) {
+                None => break,
+                Some(Ok(m)) => {
+                    let ts = m.timestamp().to_millis().unwrap_or(-1);
+                    let (mut pending, mut positions) = (lock(&shared.pending), lock(&shared.positions));
+                    reader.record(&mut pending, &mut positions, (m.partition(), m.offset(), ts, m.payload()));
+                    started.get_or_insert_with(Instant::now);
+                }
+                Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
+                    ctx.send(SourceEvent::Fatal(format!("reading topic {}: {code}", config.topic)));
+                    break 'poll;
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    reader.error(Some(p), Some(RDKafkaErrorCode::PartitionEOF), &"end of partition");
+                }
+                Some(Err(e)) => {
+                    reader.error(None, e.rdkafka_error_code(), &e);
+                }
+            }
+        }
+        if reader.maybe_caught_up() {
+            started = None;
+        }
+        let now = Instant::now();
+        let (timeout, max) = match started {
+            // Waiting for a first record: the read returns with it.
+            None => (Duration::from_millis(100), 1),
+            Some(s) => {
+                let room = config.max_records.saturating_sub(lock(&shared.pending).len()).max(1);
+                (config.linger.saturating_sub(now.duration_since(s)), room.min(READ_BATCH))
+            }
         };
+        let n = fetch.consume(timeout, max, &mut fetched);
+        if n == 0 || now.duration_since(forwarded) >= REFORWARD_EVERY {
+            let assigned = lock(&shared.assigned).clone();
+            for p in assigned {
+                fetch.forward(&config.topic, p);
+            }
+            forwarded = now;
+        }
         let mut full = false;
-        let polled = consumer.poll(timeout);
-        flowing = matches!(polled, Some(Ok(_)));
-        match polled {
-            None => {}
-            Some(Ok(m)) => {
-                let p = m.partition();
-                let o = m.offset();
-                let ts = m.timestamp().to_millis().unwrap_or(-1);
-                {
-                    let mut pending = lock(&shared.pending);
-                    pending.push(p, o, ts, m.payload());
-                    full = pending.len() >= config.max_records || pending.bytes() >= MAX_BYTES;
-                }
-                lock(&shared.positions).insert(p, o + 1);
-                if !at_end.is_empty() {
-                    at_end.remove(&p);
-                }
-                caught_up_sent = false;
-                started.get_or_insert_with(Instant::now);
-            }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p);
-                let assigned = lock(&shared.assigned).clone();
-                if !caught_up_sent && !assigned.is_empty() && assigned.iter().all(|a| at_end.contains(a)) {
-                    ctx.flush_pending();
-                    started = None;
-                    ctx.send(SourceEvent::CaughtUp);
-                    caught_up_sent = true;
-                }
-            }
-            Some(Err(e)) => {
-                let unknown = matches!(
-                    e.rdkafka_error_code(),
-                    Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic)
-                );
-                if unknown {
-                    if !topic_warned {
-                        tracing::warn!(topic = %config.topic, "topic {} does not exist yet; waiting for it", config.topic);
-                        topic_warned = true;
+        if n > 0 {
+            let (mut pending, mut positions) = (lock(&shared.pending), lock(&shared.positions));
+            let mut records = 0;
+            for r in fetched.iter() {
+                match r.error {
+                    None => {
+                        reader.record(
+                            &mut pending,
+                            &mut positions,
+                            (r.partition, r.offset, r.timestamp.unwrap_or(-1), r.value),
+                        );
+                        records += 1;
                     }
-                } else if matches!(e, KafkaError::MessageConsumptionFatal(_)) {
-                    ctx.send(SourceEvent::Fatal(format!("reading topic {}: {e}", config.topic)));
-                    return;
-                } else {
-                    tracing::debug!(topic = %config.topic, "consumer error: {e}");
+                    Some(code) => {
+                        reader.error(Some(r.partition), Some(code), &code);
+                    }
                 }
             }
+            if records > 0 && started.is_none() {
+                started = Some(Instant::now());
+            }
+            full = pending.len() >= config.max_records || pending.bytes() >= MAX_BATCH_BYTES;
         }
-        // (Only a record makes the batch grow; the runtime may take it away at any time.)
-        since_clock += 1;
-        if !flowing || since_clock >= CLOCK_EVERY || started.is_none() {
-            lingered = started.map_or(Duration::ZERO, |s| s.elapsed());
-            since_clock = 0;
+        fetched.clear();
+        if reader.maybe_caught_up() {
+            started = None;
         }
-        if full || (started.is_some() && lingered >= config.linger) {
+        if full || started.is_some_and(|s| s.elapsed() >= config.linger) {
             ctx.flush_pending();
             started = None;
         }
     }
+    lock(&shared.fetch).take();
+    drop(fetched);
+    drop(fetch);
     consumer.unsubscribe();
 }
 

@@ -6,10 +6,11 @@
 //! - [`settings`]: client settings by their Kafka names, the seeds' producer defaults,
 //!   `-X key=value` overrides.
 //! - [`sink`]: the producer sink with delivery tracking.
-//! - `native`: the sink's per-record call straight into librdkafka (the crate's only `unsafe`).
+//! - `native`: the sink's per-record call straight into librdkafka and the job source's batch
+//!   reads (the crate's only `unsafe`).
 
 pub mod context;
-mod native;
+pub(crate) mod native;
 pub mod settings;
 pub mod sink;
 
