@@ -472,6 +472,9 @@ impl Runtime {
         })?;
 
         let restored = recover(&store, &source, false).await?;
+        if restored.is_none() && matches!(stage, Stage::Single) && !config.scale_out {
+            source.start_fresh();
+        }
         let resumed_from = restored.as_ref().map(|c| c.epoch);
         for qs in &mut sinks {
             for s in &mut qs.files {

@@ -145,6 +145,8 @@ struct Shared {
     pending: Mutex<RawBatch>,
     /// The last error librdkafka reported.
     last_error: Mutex<Option<String>>,
+    /// [`KafkaSource::start_fresh`], until the first assignment.
+    fresh: AtomicBool,
     /// The queue the source thread reads; partitions are forwarded to it as they are assigned.
     fetch: Mutex<Option<Arc<FetchQueue>>>,
 }
@@ -157,6 +159,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// librdkafka's logs at debug level.
 struct SourceContext {
     topic: String,
+    /// Where a partition starts without a position of its own (`auto.offset.reset`).
+    starting: StartingOffsets,
     shared: Arc<Shared>,
     events: mpsc::Sender<SourceEvent>,
 }
@@ -225,11 +229,32 @@ impl ConsumerContext for SourceContext {
                 // A partition starts at the furthest of where this process left it (delivered,
                 // or its checkpoint) and the group's committed offset: another instance may
                 // have owned it since (scale-out), and offsets only move forward.
-                let committed = committed_of(consumer, &self.topic, &parts);
+                let mut committed = committed_of(consumer, &self.topic, &parts);
+                if self.shared.fresh.swap(false, Ordering::Relaxed) {
+                    let earlier: BTreeMap<i32, i64> =
+                        committed.iter().filter(|(_, (_, ours))| *ours).map(|(&p, &(o, _))| (p, o)).collect();
+                    if !earlier.is_empty() {
+                        tracing::warn!(
+                            topic = %self.topic,
+                            "the group has offsets an earlier run of this job committed ({earlier:?}) but there is no \
+                             checkpoint to resume from: starting over at the job's starting_offsets; to resume an \
+                             earlier run, give this job its [checkpoint] location back"
+                        );
+                        committed.retain(|_, (_, ours)| !*ours);
+                        // Left unset, librdkafka would look the group's offset up itself.
+                        let start = match self.starting {
+                            StartingOffsets::Earliest => Offset::Beginning,
+                            StartingOffsets::Latest => Offset::End,
+                        };
+                        for &p in earlier.keys() {
+                            let _ = tpl.set_partition_offset(&self.topic, p, start);
+                        }
+                    }
+                }
                 {
                     let positions = lock(&self.shared.positions);
                     for &p in &parts {
-                        let start = match (positions.get(&p).copied(), committed.get(&p).copied()) {
+                        let start = match (positions.get(&p).copied(), committed.get(&p).map(|&(o, _)| o)) {
                             (Some(a), Some(b)) => Some(a.max(b)),
                             (a, b) => a.or(b),
                         };
@@ -338,7 +363,12 @@ impl KafkaSource {
         }
         let (tx, rx) = mpsc::channel(4);
         let shared = Arc::new(Shared::default());
-        let context = SourceContext { topic: config.topic.clone(), shared: shared.clone(), events: tx };
+        let context = SourceContext {
+            topic: config.topic.clone(),
+            starting: config.starting,
+            shared: shared.clone(),
+            events: tx,
+        };
         let consumer: BaseConsumer<SourceContext> =
             s.client_config().create_with_context(context).map_err(|e| JobError::Kafka {
                 what: format!("the consumer of topic {}", config.topic),
@@ -378,11 +408,7 @@ impl KafkaSource {
         let mut out = BTreeMap::new();
         for e in got.elements_for_topic(&self.config.topic) {
             if let Offset::Offset(o) = e.offset() {
-                // rdkafka panics on metadata that is not UTF-8 (another client may have
-                // committed any bytes): such metadata is not ours.
-                let meta = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.metadata().to_string()))
-                    .unwrap_or_default();
-                out.insert(e.partition(), (o, meta));
+                out.insert(e.partition(), (o, metadata_of(&e)));
             }
         }
         Ok(out)
@@ -432,6 +458,16 @@ impl KafkaSource {
         lock(&self.shared.last_error).clone()
     }
 
+    /// The job starts without a checkpoint and no other instance shares its partitions: at the
+    /// first assignment, offsets an earlier sluice run committed to the group (whose checkpoint,
+    /// and so whose state, is gone) are not resumed from; the job starts at its
+    /// `starting_offsets`, as Spark starts a query without a checkpoint at its
+    /// `startingOffsets`. Offsets committed by anything else (a reset with `sluice groups` or
+    /// Kafka's tools) are still where it starts. Call before [`KafkaSource::start`].
+    pub fn start_fresh(&self) {
+        self.shared.fresh.store(true, Ordering::Relaxed);
+    }
+
     /// Subscribes and starts polling. `positions` are where to resume each partition (the
     /// checkpoint's offsets). Events come from [`KafkaSource::events`].
     pub fn start(&mut self, positions: &BTreeMap<i32, i64>) -> Result<(), JobError> {
@@ -478,9 +514,10 @@ impl Drop for KafkaSource {
     }
 }
 
-/// The group's committed offsets of `partitions` (none on error: the caller falls back to its
-/// own positions, then `auto.offset.reset`).
-fn committed_of(consumer: &BaseConsumer<SourceContext>, topic: &str, partitions: &[i32]) -> BTreeMap<i32, i64> {
+/// The group's committed offsets of `partitions`, each with whether a sluice run committed it
+/// (its metadata names a checkpoint epoch); none on error: the caller falls back to its own
+/// positions, then `auto.offset.reset`.
+fn committed_of(consumer: &BaseConsumer<SourceContext>, topic: &str, partitions: &[i32]) -> BTreeMap<i32, (i64, bool)> {
     let mut tpl = TopicPartitionList::new();
     for &p in partitions {
         tpl.add_partition(topic, p);
@@ -490,7 +527,7 @@ fn committed_of(consumer: &BaseConsumer<SourceContext>, topic: &str, partitions:
             .elements_for_topic(topic)
             .iter()
             .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => Some((e.partition(), o)),
+                Offset::Offset(o) => Some((e.partition(), (o, metadata_of(e).starts_with(EPOCH_METADATA)))),
                 _ => None,
             })
             .collect(),
@@ -499,6 +536,12 @@ fn committed_of(consumer: &BaseConsumer<SourceContext>, topic: &str, partitions:
             BTreeMap::new()
         }
     }
+}
+
+/// The metadata committed with an offset. rdkafka panics on metadata that is not UTF-8
+/// (another client may have committed any bytes): such metadata is not sluice's, so empty.
+fn metadata_of(e: &rdkafka::topic_partition_list::TopicPartitionListElem<'_>) -> String {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.metadata().to_string())).unwrap_or_default()
 }
 
 /// Offsets with the epoch as metadata.
@@ -652,6 +695,7 @@ fn poll_loop(consumer: &BaseConsumer<SourceContext>, shared: &Shared, stop: &Ato
             forwarded = now;
         }
         let mut full = false;
+        let mut fatal = None;
         if n > 0 {
             let (mut pending, mut positions) = (lock(&shared.pending), lock(&shared.positions));
             let mut records = 0;
@@ -665,9 +709,8 @@ fn poll_loop(consumer: &BaseConsumer<SourceContext>, shared: &Shared, stop: &Ato
                         );
                         records += 1;
                     }
-                    Some(code) => {
-                        reader.error(Some(r.partition), Some(code), &code);
-                    }
+                    Some(RDKafkaErrorCode::Fatal) => fatal = Some(RDKafkaErrorCode::Fatal),
+                    Some(code) => reader.error(Some(r.partition), Some(code), &code),
                 }
             }
             if records > 0 && started.is_none() {
@@ -676,6 +719,11 @@ fn poll_loop(consumer: &BaseConsumer<SourceContext>, shared: &Shared, stop: &Ato
             full = pending.len() >= config.max_records || pending.bytes() >= MAX_BATCH_BYTES;
         }
         fetched.clear();
+        if let Some(code) = fatal {
+            ctx.flush_pending();
+            ctx.send(SourceEvent::Fatal(format!("reading topic {}: {code}", config.topic)));
+            break;
+        }
         if reader.maybe_caught_up() {
             started = None;
         }

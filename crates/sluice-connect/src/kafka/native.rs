@@ -164,7 +164,8 @@ impl FetchQueue {
     pub(crate) fn consume(&self, timeout: std::time::Duration, max: usize, out: &mut Fetched) -> usize {
         out.clear();
         out.messages.reserve(max);
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // Rounded up: a wait cut to 0 ms would return at once and the caller would spin.
+        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
         // SAFETY: `out.messages` has room for `max` pointers; librdkafka writes at most `max`
         // and returns how many (or -1); each written message is owned by `out` from then on.
         let n = unsafe { rdsys::rd_kafka_consume_batch_queue(self.queue, ms, out.messages.as_mut_ptr(), max) };

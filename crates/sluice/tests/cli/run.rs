@@ -79,6 +79,37 @@ async fn run_people_writes_exact_aggregates_and_resumes_from_its_checkpoint() {
     let input = consume_json(dir.path(), &b, "a_partitioned_topic", &[]).await;
     assert_eq!(input.len(), 40);
     check_people(&input, &consume_json(dir.path(), &b, "results", &[]).await);
+    assert!(!second.stderr.contains("no checkpoint to resume from"), "{}", second.stderr);
+
+    // Without its checkpoint (deleted, as a Spark user starts a query over), the job starts at
+    // its starting_offsets (earliest) with empty state, not at the offsets the earlier runs
+    // committed to the group: it reads all 40 records again and its rows are again the
+    // aggregates of all of them.
+    std::fs::remove_dir_all(dir.path().join("checkpoints/people")).unwrap();
+    let third = sluice(dir.path(), &["run", job, "-b", &b, "--available-now", "--quiet"]).await.ok();
+    assert!(third.stderr.contains("no checkpoint to resume from"), "{}", third.stderr);
+    assert!(third.stderr.contains("40 records read in all"), "{}", third.stderr);
+    let results = consume_json(dir.path(), &b, "results", &[]).await;
+    check_people(&input, &results);
+
+    // Offsets a user set in the group (here: to the end) are where a new job starts.
+    std::fs::remove_dir_all(dir.path().join("checkpoints/people")).unwrap();
+    // (The last run's static membership lasts until its 10 s session ends.)
+    let mut reset = None;
+    for _ in 0..30 {
+        let r = sluice(dir.path(), &["groups", "reset-offsets", "-b", &b, "--to-latest", "--execute", "sluice-people"])
+            .await;
+        if r.code == Some(0) {
+            reset = Some(r);
+            break;
+        }
+        assert!(r.stderr.contains("active members"), "{}", r.stderr);
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    assert!(reset.is_some(), "the group kept its members for 30 s");
+    let fourth = sluice(dir.path(), &["run", job, "-b", &b, "--available-now", "--quiet"]).await.ok();
+    assert!(!fourth.stderr.contains("no checkpoint to resume from"), "{}", fourth.stderr);
+    assert!(fourth.stderr.contains("0 records read in all"), "{}", fourth.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
