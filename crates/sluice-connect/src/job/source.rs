@@ -6,13 +6,15 @@
 //! - Offsets are the job's: auto commit is off; the runtime commits after each checkpoint (or
 //!   inside its Kafka transaction). On assignment a partition starts where this process last
 //!   delivered it, else at the checkpoint's offset, else at the group's committed offset, else
-//!   at `starting_offsets` (`auto.offset.reset`).
+//!   at `starting_offsets` (`auto.offset.reset`). A job without a checkpoint does not resume
+//!   at offsets an earlier run committed ([`KafkaSource::start_fresh`]).
 //! - Static membership (`group.instance.id` = `sluice-<job>-<instance>`): a restarted instance
 //!   takes its partitions back at once instead of waiting for the dead one's session to end.
 //! - Records are read from librdkafka up to 1,024 at a time (the assigned partitions are
-//!   forwarded to a queue of the source's own, `kafka::native::FetchQueue`) and handed to the runtime in
-//!   batches (up to `max_records`, or what arrived within `linger`), their values copied into
-//!   one buffer per batch. The group's events are served by `BaseConsumer::poll` between reads.
+//!   forwarded to a queue of the source's own, `kafka::native::FetchQueue`) and handed to the
+//!   runtime in batches (up to `max_records`, or what arrived within `linger`), their values
+//!   copied into one buffer per batch. The group's events are served by `BaseConsumer::poll`
+//!   between reads.
 //! - Assignments, revocations and batches reach the runtime in one channel, in the order they
 //!   happened: a batch polled before a revocation arrives before it.
 
