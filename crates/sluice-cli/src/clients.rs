@@ -93,6 +93,9 @@ pub(crate) fn interrupt_on_signal() -> Arc<Interrupt> {
             if i.aborted() {
                 break;
             }
+            // Records still on their way are delivered first; with no broker answering that
+            // lasts until librdkafka's message.timeout.ms (5 minutes unless set with -X).
+            eprintln!("stopping: waiting for the records in flight to be delivered (Ctrl-C again to drop them)");
         }
     });
     interrupt

@@ -281,3 +281,56 @@ async fn undelivered_records_fail_the_run() {
     let last = run.stderr.lines().last().unwrap();
     assert!(last.starts_with("error: 2 of 2 records were not delivered to missing-topic"), "{last}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_waits_for_deliveries_and_a_second_one_drops_them() {
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+    let broker = TestBroker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker.bootstrap();
+    let log = dir.path().join("produce.log");
+    let mut child = super::Running(
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["produce", "user-events", "-b", &b, "--count", "0", "--rate", "200"])
+            .current_dir(dir.path())
+            .env_remove("KAFKA_SERVER")
+            .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id().to_string();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The broker goes away: what is produced from now on cannot be delivered.
+    broker.shutdown().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    // The first stop says what it waits for, and waits.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("stopping: waiting for the records in flight to be delivered (Ctrl-C again to drop them)") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no stopping message:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(child.0.try_wait().unwrap().is_none(), "exited without waiting for the records in flight");
+    // The second drops them: the run ends at once, failed, naming what was lost.
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "still running 10 s after the second stop");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("were not delivered to user-events"), "{text}");
+}
