@@ -194,6 +194,32 @@ impl SourceContext {
         }
     }
 
+    /// A job without a checkpoint ([`KafkaSource::start_fresh`]) at its first assignment: the
+    /// offsets an earlier run committed are dropped from `committed` and their partitions set
+    /// to start at `starting_offsets` (left unset, librdkafka would look the group's offset up
+    /// itself).
+    fn start_over(&self, committed: &mut BTreeMap<i32, (i64, bool)>, tpl: &mut TopicPartitionList) {
+        let earlier: BTreeMap<i32, i64> =
+            committed.iter().filter(|(_, (_, ours))| *ours).map(|(&p, &(o, _))| (p, o)).collect();
+        if earlier.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            topic = %self.topic,
+            "the group has offsets an earlier run of this job committed ({earlier:?}) but there is no \
+             checkpoint to resume from: starting over at the job's starting_offsets; to resume an \
+             earlier run, give this job its [checkpoint] location back"
+        );
+        committed.retain(|_, (_, ours)| !*ours);
+        let start = match self.starting {
+            StartingOffsets::Earliest => Offset::Beginning,
+            StartingOffsets::Latest => Offset::End,
+        };
+        for &p in earlier.keys() {
+            let _ = tpl.set_partition_offset(&self.topic, p, start);
+        }
+    }
+
     fn partitions(&self, tpl: &TopicPartitionList) -> Vec<i32> {
         let mut p: Vec<i32> = tpl.elements_for_topic(&self.topic).iter().map(|e| e.partition()).collect();
         p.sort_unstable();
@@ -233,25 +259,7 @@ impl ConsumerContext for SourceContext {
                 // have owned it since (scale-out), and offsets only move forward.
                 let mut committed = committed_of(consumer, &self.topic, &parts);
                 if self.shared.fresh.swap(false, Ordering::Relaxed) {
-                    let earlier: BTreeMap<i32, i64> =
-                        committed.iter().filter(|(_, (_, ours))| *ours).map(|(&p, &(o, _))| (p, o)).collect();
-                    if !earlier.is_empty() {
-                        tracing::warn!(
-                            topic = %self.topic,
-                            "the group has offsets an earlier run of this job committed ({earlier:?}) but there is no \
-                             checkpoint to resume from: starting over at the job's starting_offsets; to resume an \
-                             earlier run, give this job its [checkpoint] location back"
-                        );
-                        committed.retain(|_, (_, ours)| !*ours);
-                        // Left unset, librdkafka would look the group's offset up itself.
-                        let start = match self.starting {
-                            StartingOffsets::Earliest => Offset::Beginning,
-                            StartingOffsets::Latest => Offset::End,
-                        };
-                        for &p in earlier.keys() {
-                            let _ = tpl.set_partition_offset(&self.topic, p, start);
-                        }
-                    }
+                    self.start_over(&mut committed, tpl);
                 }
                 {
                     let positions = lock(&self.shared.positions);
@@ -269,7 +277,7 @@ impl ConsumerContext for SourceContext {
                 // that librdkafka does not start them on the consumer's queue).
                 if let Some(fetch) = lock(&self.shared.fetch).as_ref() {
                     for &p in &parts {
-                        fetch.forward(&self.topic, p);
+                        fetch.forward(p);
                     }
                 }
                 if let Err(e) = consumer.assign(tpl) {
@@ -634,7 +642,7 @@ impl Reader<'_> {
 
 fn poll_loop(consumer: &BaseConsumer<SourceContext>, shared: &Shared, stop: &AtomicBool, config: &SourceConfig) {
     let ctx = consumer.context().clone();
-    let Some(fetch) = FetchQueue::new(consumer.client()).map(Arc::new) else {
+    let Some(fetch) = FetchQueue::new(consumer.client(), &config.topic).map(Arc::new) else {
         ctx.send(SourceEvent::Fatal(format!("reading topic {}: librdkafka gave the consumer no queue", config.topic)));
         return;
     };
@@ -692,7 +700,7 @@ fn poll_loop(consumer: &BaseConsumer<SourceContext>, shared: &Shared, stop: &Ato
         if n == 0 || now.duration_since(forwarded) >= REFORWARD_EVERY {
             let assigned = lock(&shared.assigned).clone();
             for p in assigned {
-                fetch.forward(&config.topic, p);
+                fetch.forward(p);
             }
             forwarded = now;
         }

@@ -94,6 +94,8 @@ impl Drop for TopicHandle {
 #[derive(Debug)]
 pub(crate) struct FetchQueue {
     rk: *mut rdsys::rd_kafka_t,
+    /// The topic whose partitions are forwarded here.
+    topic: CString,
     queue: *mut rdsys::rd_kafka_queue_t,
     /// A handle of the consumer's queue, whose "became non-empty" callback yields `queue`.
     events: *mut rdsys::rd_kafka_queue_t,
@@ -114,9 +116,10 @@ unsafe extern "C" fn wake_fetch_queue(_rk: *mut rdsys::rd_kafka_t, opaque: *mut 
 }
 
 impl FetchQueue {
-    /// A new queue on a consumer `client` (one with a `group.id`), or `None` when librdkafka
-    /// has no consumer queue for it.
-    pub(crate) fn new<C: rdkafka::ClientContext>(client: &Client<C>) -> Option<Self> {
+    /// A new queue for `topic`'s partitions on a consumer `client` (one with a `group.id`), or
+    /// `None` when the name cannot be one (a NUL byte) or librdkafka has no consumer queue.
+    pub(crate) fn new<C: rdkafka::ClientContext>(client: &Client<C>, topic: &str) -> Option<Self> {
+        let topic = CString::new(topic).ok()?;
         let rk = client.native_ptr();
         // SAFETY: the client pointer is valid; both calls return new handles (or null), which
         // this value owns and destroys on drop.
@@ -136,19 +139,17 @@ impl FetchQueue {
         // SAFETY: both handles are alive; the opaque is `queue`, which outlives the callback
         // (see Drop).
         unsafe { rdsys::rd_kafka_queue_cb_event_enable(events, Some(wake_fetch_queue), queue.cast()) };
-        Some(FetchQueue { rk, queue, events })
+        Some(FetchQueue { rk, topic, queue, events })
     }
 
-    /// Forwards the fetch queue of `topic`'s `partition` here (the partition need not be
-    /// assigned yet: librdkafka makes its state on first use). False when librdkafka refuses
-    /// (a name with a NUL byte, a client that is not a consumer).
-    pub(crate) fn forward(&self, topic: &str, partition: i32) -> bool {
-        let Ok(name) = CString::new(topic) else { return false };
+    /// Forwards the fetch queue of the topic's `partition` here (the partition need not be
+    /// assigned yet: librdkafka makes its state on first use). False when librdkafka refuses.
+    pub(crate) fn forward(&self, partition: i32) -> bool {
         // SAFETY: the client outlives this queue (the source drops it first); the partition
         // handle is destroyed right after the forward, which stays (it belongs to the
         // partition's queue, not to the handle).
         unsafe {
-            let pq = rdsys::rd_kafka_queue_get_partition(self.rk, name.as_ptr(), partition);
+            let pq = rdsys::rd_kafka_queue_get_partition(self.rk, self.topic.as_ptr(), partition);
             if pq.is_null() {
                 return false;
             }
