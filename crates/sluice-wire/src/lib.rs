@@ -8,6 +8,7 @@
 //!   so that a request the broker cannot decode still gets an answer.
 //! - [`batch`]: record batch (magic 2) headers: parse, CRC-32C check, offset assignment, and a
 //!   walk over the batches of a produce payload or a log segment.
+//! - [`records`]: the records inside a batch: decompression (bounded) and the record layout.
 //! - [`partitioner`]: Kafka's murmur2 hash and default key partitioner.
 //! - [`api_versions`]: the ApiVersions v0 error reply that clients parse to retry lower.
 //! - [`confluent`]: the Confluent Schema Registry prefix (magic 0, schema id, protobuf
@@ -25,3 +26,4 @@ pub mod confluent;
 pub mod frame;
 pub mod header;
 pub mod partitioner;
+pub mod records;

@@ -49,9 +49,7 @@
 use super::{LogError, PartitionLog};
 use crate::topic_config;
 use sluice_wire::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD, attributes};
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, Read};
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -60,9 +58,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Attribute bit of a batch whose base timestamp is its delete horizon (KIP-534).
 pub const DELETE_HORIZON: i16 = 0x40;
 
-/// Largest decompressed size of one batch's records; a batch inflating beyond it is treated as
-/// undecodable (kept as it is by the cleaner, refused on produce to a compacted topic).
-pub const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;
+pub use sluice_wire::records::{MAX_DECOMPRESSED_BYTES, RecordsError};
+use sluice_wire::records::{Reader, decompress};
 
 /// Largest offset span of one segment (relative offsets in the indexes are u32).
 const MAX_SEGMENT_SPAN: i64 = i32::MAX as i64;
@@ -612,140 +609,6 @@ impl<'a> Cleaner<'a> {
 
 // --- records ---------------------------------------------------------------------------------
 
-/// Why a batch's records could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum RecordsError {
-    /// The codec bits name no known codec.
-    #[error("unknown compression codec {0}")]
-    Codec(i16),
-    /// Decompression failed.
-    #[error("cannot decompress the {codec} records: {source}")]
-    Decompress {
-        /// Codec name.
-        codec: &'static str,
-        /// What failed.
-        #[source]
-        source: io::Error,
-    },
-    /// Decompressed data beyond [`MAX_DECOMPRESSED_BYTES`].
-    #[error("the records decompress to more than {limit} bytes")]
-    TooLarge {
-        /// The limit.
-        limit: usize,
-    },
-    /// A record is malformed.
-    #[error("record {index} of the batch is malformed: {why}")]
-    Record {
-        /// Position in the batch.
-        index: usize,
-        /// What is wrong.
-        why: &'static str,
-    },
-    /// The record count of the header does not match the data.
-    #[error("the batch header announces {announced} records, its data holds {found}")]
-    Count {
-        /// From the header.
-        announced: i32,
-        /// Parsed.
-        found: usize,
-    },
-    /// Compressing a rewritten batch failed.
-    #[error("cannot compress the rewritten records: {0}")]
-    Compress(String),
-    /// The batch itself is invalid.
-    #[error(transparent)]
-    Batch(#[from] batch::BatchError),
-}
-
-fn codec_name(codec: i16) -> &'static str {
-    match codec {
-        0 => "uncompressed",
-        1 => "gzip",
-        2 => "snappy",
-        3 => "lz4",
-        4 => "zstd",
-        _ => "unknown",
-    }
-}
-
-/// Reads at most `limit` bytes from `r`; more is an error.
-fn read_limited(r: impl Read, codec: i16, limit: usize) -> Result<Vec<u8>, RecordsError> {
-    let mut out = Vec::new();
-    r.take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|source| RecordsError::Decompress { codec: codec_name(codec), source })?;
-    if out.len() > limit {
-        return Err(RecordsError::TooLarge { limit });
-    }
-    Ok(out)
-}
-
-/// xerial snappy-java framing, as Kafka writes snappy batches.
-const SNAPPY_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
-const SNAPPY_HEADER_LEN: usize = 16;
-
-fn snappy_decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, RecordsError> {
-    let err = |e: snap::Error| RecordsError::Decompress { codec: "snappy", source: io::Error::other(e) };
-    let mut out = Vec::new();
-    let block = |compressed: &[u8], out: &mut Vec<u8>| -> Result<(), RecordsError> {
-        let n = snap::raw::decompress_len(compressed).map_err(err)?;
-        // `n` comes from the data: compare without adding to it.
-        if n > limit - out.len() {
-            return Err(RecordsError::TooLarge { limit });
-        }
-        let at = out.len();
-        out.resize(at + n, 0);
-        let written = snap::raw::Decoder::new().decompress(compressed, &mut out[at..]).map_err(err)?;
-        out.truncate(at + written);
-        Ok(())
-    };
-    if data.len() < SNAPPY_HEADER_LEN || &data[..SNAPPY_MAGIC.len()] != SNAPPY_MAGIC {
-        // Raw snappy without framing, as snappy-java falls back to.
-        block(data, &mut out)?;
-        return Ok(out);
-    }
-    let mut pos = SNAPPY_HEADER_LEN;
-    while pos < data.len() {
-        let len_bytes = data.get(pos..pos + 4).ok_or(RecordsError::Decompress {
-            codec: "snappy",
-            source: io::Error::new(io::ErrorKind::UnexpectedEof, "truncated block length"),
-        })?;
-        let len = u32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize;
-        pos += 4;
-        let compressed = data.get(pos..pos.saturating_add(len)).ok_or(RecordsError::Decompress {
-            codec: "snappy",
-            source: io::Error::new(io::ErrorKind::UnexpectedEof, "truncated block"),
-        })?;
-        block(compressed, &mut out)?;
-        pos += len;
-    }
-    Ok(out)
-}
-
-/// The uncompressed records section of a validated batch (`bytes` starts at the batch).
-pub(crate) fn decompress<'b>(h: &BatchHeader, bytes: &'b [u8]) -> Result<Cow<'b, [u8]>, RecordsError> {
-    let data = bytes
-        .get(HEADER_LEN..h.total_len())
-        .ok_or(batch::BatchError::Truncated { needed: h.total_len().max(HEADER_LEN), have: bytes.len() })?;
-    let limit = MAX_DECOMPRESSED_BYTES;
-    let codec = h.compression();
-    Ok(match codec {
-        0 => Cow::Borrowed(data),
-        1 => Cow::Owned(read_limited(flate2::read::MultiGzDecoder::new(data), codec, limit)?),
-        2 => Cow::Owned(snappy_decompress(data, limit)?),
-        3 => {
-            let d = lz4::Decoder::new(data).map_err(|source| RecordsError::Decompress { codec: "lz4", source })?;
-            Cow::Owned(read_limited(d, codec, limit)?)
-        }
-        4 => {
-            let d = zstd::stream::read::Decoder::new(data)
-                .map_err(|source| RecordsError::Decompress { codec: "zstd", source })?;
-            Cow::Owned(read_limited(d, codec, limit)?)
-        }
-        other => return Err(RecordsError::Codec(other)),
-    })
-}
-
 fn compress(codec: i16, raw: Vec<u8>) -> Result<Vec<u8>, RecordsError> {
     use bytes::BytesMut;
     use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
@@ -810,45 +673,6 @@ impl From<&RawRecord<'_>> for OwnedRecord {
     }
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn varlong(&mut self) -> Option<i64> {
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let byte = *self.b.get(self.pos)?;
-            self.pos += 1;
-            v |= u64::from(byte & 0x7f) << (7 * i);
-            if byte & 0x80 == 0 {
-                return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
-            }
-        }
-        None
-    }
-
-    fn varint(&mut self) -> Option<i32> {
-        self.varlong().and_then(|v| i32::try_from(v).ok())
-    }
-
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(s)
-    }
-
-    /// A length-prefixed byte string; `Some(None)` for null (-1).
-    fn bytes(&mut self) -> Option<Option<&'a [u8]>> {
-        match self.varint()? {
-            -1 => Some(None),
-            n if n >= 0 => self.take(n as usize).map(Some),
-            _ => None,
-        }
-    }
-}
-
 fn put_varlong(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     while z >= 0x80 {
@@ -862,18 +686,18 @@ fn put_varlong(out: &mut Vec<u8>, v: i64) {
 /// against the header: offsets within the batch, count as announced.
 pub(crate) fn parse_records<'a>(h: &BatchHeader, data: &'a [u8]) -> Result<Vec<RawRecord<'a>>, RecordsError> {
     let mut out = Vec::with_capacity((h.records_count.max(0) as usize).min(data.len()));
-    let mut r = Reader { b: data, pos: 0 };
-    while r.pos < data.len() {
+    let mut r = Reader::new(data);
+    while r.position() < data.len() {
         let index = out.len();
         let bad = |why| RecordsError::Record { index, why };
-        let begin = r.pos;
+        let begin = r.position();
         let len = r.varint().filter(|&l| l >= 0).ok_or(bad("bad length"))?;
         let body = r.take(len as usize).ok_or(bad("runs past the end of the batch"))?;
-        let bytes = &data[begin..r.pos];
-        let mut b = Reader { b: body, pos: 0 };
+        let bytes = &data[begin..r.position()];
+        let mut b = Reader::new(body);
         let attributes = *b.take(1).ok_or(bad("truncated"))?.first().ok_or(bad("truncated"))?;
         let timestamp_delta = b.varlong().ok_or(bad("bad timestamp delta"))?;
-        let after_timestamp = &body[b.pos..];
+        let after_timestamp = &body[b.position()..];
         let offset_delta = b.varint().ok_or(bad("bad offset delta"))?;
         let offset = h.base_offset.checked_add(i64::from(offset_delta)).ok_or(bad("bad offset delta"))?;
         if offset_delta < 0 || offset > h.last_offset() {
@@ -886,7 +710,7 @@ pub(crate) fn parse_records<'a>(h: &BatchHeader, data: &'a [u8]) -> Result<Vec<R
             b.bytes().flatten().ok_or(bad("bad header key"))?;
             b.bytes().ok_or(bad("bad header value"))?;
         }
-        if b.pos != body.len() {
+        if b.position() != body.len() {
             return Err(bad("length does not match its fields"));
         }
         out.push(RawRecord {

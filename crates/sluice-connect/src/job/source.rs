@@ -20,6 +20,7 @@
 
 use super::JobError;
 use crate::kafka::ClientSettings;
+use crate::kafka::fetch::{Event, FetchConfig, Fetcher, Start};
 use crate::kafka::native::{FetchQueue, Fetched};
 use rdkafka::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -151,7 +152,20 @@ struct Shared {
     fresh: AtomicBool,
     /// The queue the source thread reads; partitions are forwarded to it as they are assigned.
     fetch: Mutex<Option<Arc<FetchQueue>>>,
+    /// With sluice's own fetch client: the assignments and revocations for it, in order.
+    direct: Mutex<Vec<Change>>,
 }
+
+/// A change of what sluice's own fetch client reads.
+#[derive(Debug)]
+enum Change {
+    Assign(Vec<(i32, Start)>),
+    Revoke(Vec<i32>),
+}
+
+/// Set to `librdkafka` to have librdkafka fetch the records (sluice's own fetch client is used
+/// for plaintext connections otherwise).
+pub const FETCH_ENV: &str = "SLUICE_FETCH";
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -165,6 +179,8 @@ struct SourceContext {
     starting: StartingOffsets,
     shared: Arc<Shared>,
     events: mpsc::Sender<SourceEvent>,
+    /// sluice's own fetch client reads the partitions; librdkafka's are paused.
+    direct: bool,
 }
 
 impl SourceContext {
@@ -220,6 +236,21 @@ impl SourceContext {
         }
     }
 
+    /// Where sluice's fetch client starts partition `p` of an assignment: its offset there, else
+    /// `starting_offsets`.
+    fn start_of(&self, tpl: &TopicPartitionList, p: i32) -> Start {
+        let default = match self.starting {
+            StartingOffsets::Earliest => Start::Earliest,
+            StartingOffsets::Latest => Start::Latest,
+        };
+        match tpl.find_partition(&self.topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) if o >= 0 => Start::At(o),
+            Some(Offset::Beginning) => Start::Earliest,
+            Some(Offset::End) => Start::Latest,
+            _ => default,
+        }
+    }
+
     fn partitions(&self, tpl: &TopicPartitionList) -> Vec<i32> {
         let mut p: Vec<i32> = tpl.elements_for_topic(&self.topic).iter().map(|e| e.partition()).collect();
         p.sort_unstable();
@@ -238,6 +269,10 @@ impl ClientContext for SourceContext {
     }
 
     fn stats(&self, statistics: Statistics) {
+        if self.direct {
+            // The fetch client reports the stable offsets; librdkafka's paused partitions do not.
+            return;
+        }
         if let Some(t) = statistics.topics.get(&self.topic) {
             let mut stable = lock(&self.shared.stable);
             for (p, s) in &t.partitions {
@@ -257,7 +292,22 @@ impl ConsumerContext for SourceContext {
                 // A partition starts at the furthest of where this process left it (delivered,
                 // or its checkpoint) and the group's committed offset: another instance may
                 // have owned it since (scale-out), and offsets only move forward.
-                let mut committed = committed_of(consumer, &self.topic, &parts);
+                let mut committed = match committed_of(consumer, &self.topic, &parts) {
+                    Ok(c) => c,
+                    // librdkafka looks the group's offsets up itself when it fetches; sluice's
+                    // own client must know them.
+                    Err(e) if self.direct => {
+                        self.send(SourceEvent::Fatal(format!(
+                            "cannot read the group's committed offsets of topic {}: {e}",
+                            self.topic
+                        )));
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(topic = %self.topic, "cannot read the group's committed offsets at assignment: {e}");
+                        BTreeMap::new()
+                    }
+                };
                 if self.shared.fresh.swap(false, Ordering::Relaxed) {
                     self.start_over(&mut committed, tpl);
                 }
@@ -284,7 +334,17 @@ impl ConsumerContext for SourceContext {
                     self.send(SourceEvent::Fatal(format!("cannot take the assigned partitions: {e}")));
                     return;
                 }
-                tracing::info!(topic = %self.topic, partitions = ?parts, "partitions assigned");
+                if self.direct {
+                    // librdkafka keeps the group; sluice's client reads the partitions.
+                    if let Err(e) = consumer.pause(tpl) {
+                        self.send(SourceEvent::Fatal(format!("cannot pause librdkafka's fetching: {e}")));
+                        return;
+                    }
+                    let starts = parts.iter().map(|&p| (p, self.start_of(tpl, p))).collect();
+                    lock(&self.shared.direct).push(Change::Assign(starts));
+                }
+                let fetched_by = if self.direct { "sluice" } else { "librdkafka" };
+                tracing::info!(topic = %self.topic, partitions = ?parts, "partitions assigned (fetched by {fetched_by})");
                 *lock(&self.shared.assigned) = parts.clone();
                 self.flush_pending();
                 self.send(SourceEvent::Assigned(parts));
@@ -315,6 +375,9 @@ impl ConsumerContext for SourceContext {
                         positions.remove(p);
                     }
                 }
+                if self.direct {
+                    lock(&self.shared.direct).push(Change::Revoke(parts));
+                }
                 let _ = consumer.unassign();
             }
         }
@@ -326,6 +389,8 @@ pub struct KafkaSource {
     consumer: Arc<BaseConsumer<SourceContext>>,
     shared: Arc<Shared>,
     config: SourceConfig,
+    /// sluice's own fetch client's settings, when it reads the partitions.
+    direct: Option<FetchConfig>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
     events: Option<mpsc::Receiver<SourceEvent>>,
@@ -371,6 +436,15 @@ impl KafkaSource {
         if s.get("client.id").is_none_or(|c| c == "sluice") {
             s.set("client.id", &config.instance_id);
         }
+        let reset = match config.starting {
+            StartingOffsets::Earliest => Start::Earliest,
+            StartingOffsets::Latest => Start::Latest,
+        };
+        let direct = if std::env::var(FETCH_ENV).is_ok_and(|v| v == "librdkafka") {
+            None
+        } else {
+            FetchConfig::from_settings(&s, &config.topic, s.get("client.id").unwrap_or("sluice"), reset)
+        };
         let (tx, rx) = mpsc::channel(4);
         let shared = Arc::new(Shared::default());
         let context = SourceContext {
@@ -378,6 +452,7 @@ impl KafkaSource {
             starting: config.starting,
             shared: shared.clone(),
             events: tx,
+            direct: direct.is_some(),
         };
         let consumer: BaseConsumer<SourceContext> =
             s.client_config().create_with_context(context).map_err(|e| JobError::Kafka {
@@ -389,6 +464,7 @@ impl KafkaSource {
             consumer: Arc::new(consumer),
             shared,
             config,
+            direct,
             stop: Arc::new(AtomicBool::new(false)),
             thread: None,
             events: Some(rx),
@@ -491,9 +567,13 @@ impl KafkaSource {
         let shared = self.shared.clone();
         let stop = self.stop.clone();
         let config = self.config.clone();
+        let direct = self.direct.clone();
         let thread = std::thread::Builder::new()
             .name(format!("source-{}", config.topic))
-            .spawn(move || poll_loop(&consumer, &shared, &stop, &config))
+            .spawn(move || match direct {
+                Some(fetch) => direct_loop(&consumer, &shared, &stop, &config, Fetcher::new(fetch)),
+                None => poll_loop(&consumer, &shared, &stop, &config),
+            })
             .map_err(|e| JobError::internal(format!("cannot start the source thread: {e}")))?;
         self.thread = Some(thread);
         Ok(())
@@ -525,27 +605,25 @@ impl Drop for KafkaSource {
 }
 
 /// The group's committed offsets of `partitions`, each with whether a sluice run committed it
-/// (its metadata names a checkpoint epoch); none on error: the caller falls back to its own
-/// positions, then `auto.offset.reset`.
-fn committed_of(consumer: &BaseConsumer<SourceContext>, topic: &str, partitions: &[i32]) -> BTreeMap<i32, (i64, bool)> {
+/// (its metadata names a checkpoint epoch).
+fn committed_of(
+    consumer: &BaseConsumer<SourceContext>,
+    topic: &str,
+    partitions: &[i32],
+) -> Result<BTreeMap<i32, (i64, bool)>, KafkaError> {
     let mut tpl = TopicPartitionList::new();
     for &p in partitions {
         tpl.add_partition(topic, p);
     }
-    match consumer.committed_offsets(tpl, Duration::from_secs(10)) {
-        Ok(got) => got
-            .elements_for_topic(topic)
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => Some((e.partition(), (o, metadata_of(e).starts_with(EPOCH_METADATA)))),
-                _ => None,
-            })
-            .collect(),
-        Err(e) => {
-            tracing::warn!(%topic, "cannot read the group's committed offsets at assignment: {e}");
-            BTreeMap::new()
-        }
-    }
+    let got = consumer.committed_offsets(tpl, Duration::from_secs(10))?;
+    Ok(got
+        .elements_for_topic(topic)
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), (o, metadata_of(e).starts_with(EPOCH_METADATA)))),
+            _ => None,
+        })
+        .collect())
 }
 
 /// The metadata committed with an offset. rdkafka panics on metadata that is not UTF-8
@@ -745,6 +823,98 @@ fn poll_loop(consumer: &BaseConsumer<SourceContext>, shared: &Shared, stop: &Ato
     lock(&shared.fetch).take();
     drop(fetched);
     drop(fetch);
+    consumer.unsubscribe();
+}
+
+/// The source thread with sluice's own fetch client: librdkafka serves the group (polled
+/// between fetches: rebalances run their callbacks here, which queue the fetcher's changes).
+fn direct_loop(
+    consumer: &BaseConsumer<SourceContext>,
+    shared: &Shared,
+    stop: &AtomicBool,
+    config: &SourceConfig,
+    mut fetcher: Fetcher,
+) {
+    let ctx = consumer.context().clone();
+    let mut reader = Reader {
+        ctx: &ctx,
+        shared,
+        config,
+        at_end: BTreeSet::new(),
+        caught_up_sent: false,
+        topic_warned: false,
+        check_caught_up: false,
+    };
+    let mut started: Option<Instant> = None;
+    'poll: while !stop.load(Ordering::Relaxed) {
+        for _ in 0..8 {
+            match consumer.poll(Duration::ZERO) {
+                None => break,
+                // Records and ends librdkafka fetched before its partitions were paused: this
+                // source reads its own.
+                Some(Ok(_) | Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
+                    ctx.send(SourceEvent::Fatal(format!("reading topic {}: {code}", config.topic)));
+                    break 'poll;
+                }
+                Some(Err(e)) => reader.error(None, e.rdkafka_error_code(), &e),
+            }
+        }
+        for change in std::mem::take(&mut *lock(&shared.direct)) {
+            match change {
+                Change::Assign(starts) => fetcher.assign(&starts),
+                Change::Revoke(parts) => {
+                    fetcher.revoke(&parts);
+                    for p in &parts {
+                        reader.at_end.remove(p);
+                    }
+                }
+            }
+        }
+        if reader.maybe_caught_up() {
+            started = None;
+        }
+        let timeout = match started {
+            None => Duration::from_millis(100),
+            Some(s) => config.linger.saturating_sub(s.elapsed()),
+        };
+        let (result, records, full) = {
+            let (mut pending, mut positions) = (lock(&shared.pending), lock(&shared.positions));
+            let mut records = 0usize;
+            let result = fetcher.poll(timeout, &mut |e| match e {
+                Event::Record { partition, offset, timestamp, value } => {
+                    reader.record(&mut pending, &mut positions, (partition, offset, timestamp, value));
+                    records += 1;
+                }
+                Event::End { partition } => {
+                    reader.error(Some(partition), Some(RDKafkaErrorCode::PartitionEOF), &"end of partition")
+                }
+            });
+            (result, records, pending.len() >= config.max_records || pending.bytes() >= MAX_BATCH_BYTES)
+        };
+        lock(&shared.stable).clone_from(fetcher.stable());
+        if let Some(e) = fetcher.last_error() {
+            let mut last = lock(&shared.last_error);
+            if last.as_deref() != Some(e) {
+                *last = Some(e.to_string());
+            }
+        }
+        if let Err(e) = result {
+            ctx.flush_pending();
+            ctx.send(SourceEvent::Fatal(format!("reading topic {}: {e}", config.topic)));
+            break;
+        }
+        if records > 0 && started.is_none() {
+            started = Some(Instant::now());
+        }
+        if reader.maybe_caught_up() {
+            started = None;
+        }
+        if full || started.is_some_and(|s| s.elapsed() >= config.linger) {
+            ctx.flush_pending();
+            started = None;
+        }
+    }
     consumer.unsubscribe();
 }
 

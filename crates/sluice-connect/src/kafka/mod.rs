@@ -10,6 +10,7 @@
 //!   reads (the crate's only `unsafe`).
 
 pub mod context;
+pub(crate) mod fetch;
 pub(crate) mod native;
 pub mod settings;
 pub mod sink;

@@ -64,6 +64,8 @@ async fn run_people_writes_exact_aggregates_and_resumes_from_its_checkpoint() {
 
     let first = sluice(dir.path(), &["run", job, "-b", &b, "--available-now", "--quiet"]).await.ok();
     assert!(first.stderr.contains("job people reading topic a_partitioned_topic"), "{}", first.stderr);
+    // sluice's own fetch client reads the partitions (plaintext); librdkafka keeps the group.
+    assert!(first.stderr.contains("partitions assigned (fetched by sluice)"), "{}", first.stderr);
     assert!(first.stderr.contains("20 records read in all"), "{}", first.stderr);
     // The console sink prints Spark's tables.
     assert!(first.stdout.contains("Batch: ") && first.stdout.contains("|total_amount|"), "{}", first.stdout);
@@ -85,8 +87,17 @@ async fn run_people_writes_exact_aggregates_and_resumes_from_its_checkpoint() {
     // its starting_offsets (earliest) with empty state, not at the offsets the earlier runs
     // committed to the group: it reads all 40 records again and its rows are again the
     // aggregates of all of them.
+    // This run has librdkafka fetch (SLUICE_FETCH=librdkafka): the same rows.
     std::fs::remove_dir_all(dir.path().join("checkpoints/people")).unwrap();
-    let third = sluice(dir.path(), &["run", job, "-b", &b, "--available-now", "--quiet"]).await.ok();
+    let third = sluice_with(
+        dir.path(),
+        &["run", job, "-b", &b, "--available-now", "--quiet"],
+        &[("SLUICE_FETCH", "librdkafka")],
+        None,
+    )
+    .await
+    .ok();
+    assert!(third.stderr.contains("partitions assigned (fetched by librdkafka)"), "{}", third.stderr);
     assert!(third.stderr.contains("no checkpoint to resume from"), "{}", third.stderr);
     assert!(third.stderr.contains("40 records read in all"), "{}", third.stderr);
     let results = consume_json(dir.path(), &b, "results", &[]).await;

@@ -1,0 +1,370 @@
+//! The records inside a record batch: decompression (gzip, snappy in snappy-java's framing or
+//! raw, lz4 frames, zstd), bounded by [`MAX_DECOMPRESSED_BYTES`], and the record layout (zigzag
+//! varints, length-prefixed keys, values and headers). Shared by the broker's log cleaner and
+//! the job source's fetcher; no sockets, no clock.
+//!
+//! ```
+//! use sluice_wire::batch::{build, validate};
+//! use sluice_wire::records::{decompress, records};
+//! let bytes = build(7, &[(Some(&b"k"[..]), Some(&b"v"[..]), 5)], (-1, -1, -1), 0);
+//! let h = validate(&bytes).unwrap();
+//! let data = decompress(&h, &bytes).unwrap();
+//! let r: Vec<_> = records(&h, &data).collect::<Result<_, _>>().unwrap();
+//! assert_eq!((r[0].offset, r[0].timestamp, r[0].value), (7, 5, Some(&b"v"[..])));
+//! ```
+
+use crate::batch::{self, BatchHeader, HEADER_LEN, attributes};
+use std::borrow::Cow;
+use std::io::{self, Read};
+
+/// Largest decompressed size of one batch's records; a batch inflating beyond it is treated as
+/// undecodable (kept as it is by the cleaner, refused on produce to a compacted topic, a
+/// dead-letter reason for a consumer).
+pub const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;
+
+/// Why a batch's records could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    /// The codec bits name no known codec.
+    #[error("unknown compression codec {0}")]
+    Codec(i16),
+    /// Decompression failed.
+    #[error("cannot decompress the {codec} records: {source}")]
+    Decompress {
+        /// Codec name.
+        codec: &'static str,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
+    /// Decompressed data beyond [`MAX_DECOMPRESSED_BYTES`].
+    #[error("the records decompress to more than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// A record is malformed.
+    #[error("record {index} of the batch is malformed: {why}")]
+    Record {
+        /// Position in the batch.
+        index: usize,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// The record count of the header does not match the data.
+    #[error("the batch header announces {announced} records, its data holds {found}")]
+    Count {
+        /// From the header.
+        announced: i32,
+        /// Parsed.
+        found: usize,
+    },
+    /// Compressing a rewritten batch failed.
+    #[error("cannot compress the rewritten records: {0}")]
+    Compress(String),
+    /// The batch itself is invalid.
+    #[error(transparent)]
+    Batch(#[from] batch::BatchError),
+}
+
+pub fn codec_name(codec: i16) -> &'static str {
+    match codec {
+        0 => "uncompressed",
+        1 => "gzip",
+        2 => "snappy",
+        3 => "lz4",
+        4 => "zstd",
+        _ => "unknown",
+    }
+}
+
+/// Reads at most `limit` bytes from `r`; more is an error.
+fn read_limited(r: impl Read, codec: i16, limit: usize) -> Result<Vec<u8>, RecordsError> {
+    let mut out = Vec::new();
+    r.take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|source| RecordsError::Decompress { codec: codec_name(codec), source })?;
+    if out.len() > limit {
+        return Err(RecordsError::TooLarge { limit });
+    }
+    Ok(out)
+}
+
+/// xerial snappy-java framing, as Kafka writes snappy batches.
+const SNAPPY_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
+const SNAPPY_HEADER_LEN: usize = 16;
+
+fn snappy_decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, RecordsError> {
+    let err = |e: snap::Error| RecordsError::Decompress { codec: "snappy", source: io::Error::other(e) };
+    let mut out = Vec::new();
+    let block = |compressed: &[u8], out: &mut Vec<u8>| -> Result<(), RecordsError> {
+        let n = snap::raw::decompress_len(compressed).map_err(err)?;
+        // `n` comes from the data: compare without adding to it.
+        if n > limit - out.len() {
+            return Err(RecordsError::TooLarge { limit });
+        }
+        let at = out.len();
+        out.resize(at + n, 0);
+        let written = snap::raw::Decoder::new().decompress(compressed, &mut out[at..]).map_err(err)?;
+        out.truncate(at + written);
+        Ok(())
+    };
+    if data.len() < SNAPPY_HEADER_LEN || &data[..SNAPPY_MAGIC.len()] != SNAPPY_MAGIC {
+        // Raw snappy without framing, as snappy-java falls back to.
+        block(data, &mut out)?;
+        return Ok(out);
+    }
+    let mut pos = SNAPPY_HEADER_LEN;
+    while pos < data.len() {
+        let len_bytes = data.get(pos..pos + 4).ok_or(RecordsError::Decompress {
+            codec: "snappy",
+            source: io::Error::new(io::ErrorKind::UnexpectedEof, "truncated block length"),
+        })?;
+        let len = u32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize;
+        pos += 4;
+        let compressed = data.get(pos..pos.saturating_add(len)).ok_or(RecordsError::Decompress {
+            codec: "snappy",
+            source: io::Error::new(io::ErrorKind::UnexpectedEof, "truncated block"),
+        })?;
+        block(compressed, &mut out)?;
+        pos += len;
+    }
+    Ok(out)
+}
+
+/// The uncompressed records section of a validated batch (`bytes` starts at the batch).
+pub fn decompress<'b>(h: &BatchHeader, bytes: &'b [u8]) -> Result<Cow<'b, [u8]>, RecordsError> {
+    let data = bytes
+        .get(HEADER_LEN..h.total_len())
+        .ok_or(batch::BatchError::Truncated { needed: h.total_len().max(HEADER_LEN), have: bytes.len() })?;
+    let limit = MAX_DECOMPRESSED_BYTES;
+    let codec = h.compression();
+    Ok(match codec {
+        0 => Cow::Borrowed(data),
+        1 => Cow::Owned(read_limited(flate2::read::MultiGzDecoder::new(data), codec, limit)?),
+        2 => Cow::Owned(snappy_decompress(data, limit)?),
+        3 => {
+            let d = lz4::Decoder::new(data).map_err(|source| RecordsError::Decompress { codec: "lz4", source })?;
+            Cow::Owned(read_limited(d, codec, limit)?)
+        }
+        4 => {
+            let d = zstd::stream::read::Decoder::new(data)
+                .map_err(|source| RecordsError::Decompress { codec: "zstd", source })?;
+            Cow::Owned(read_limited(d, codec, limit)?)
+        }
+        other => return Err(RecordsError::Codec(other)),
+    })
+}
+
+/// A cursor over a record's bytes: Kafka's zigzag varints and length-prefixed byte strings.
+/// Every read checks the bounds; `None` when the data ends early or a value is malformed.
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A cursor at the start of `b`.
+    pub fn new(b: &'a [u8]) -> Self {
+        Reader { b, pos: 0 }
+    }
+
+    /// Bytes read so far.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// A zigzag varlong.
+    pub fn varlong(&mut self) -> Option<i64> {
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let byte = *self.b.get(self.pos)?;
+            self.pos += 1;
+            v |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
+            }
+        }
+        None
+    }
+
+    /// A zigzag varint.
+    pub fn varint(&mut self) -> Option<i32> {
+        self.varlong().and_then(|v| i32::try_from(v).ok())
+    }
+
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+
+    /// A length-prefixed byte string; `Some(None)` for null (-1).
+    pub fn bytes(&mut self) -> Option<Option<&'a [u8]>> {
+        match self.varint()? {
+            -1 => Some(None),
+            n if n >= 0 => self.take(n as usize).map(Some),
+            _ => None,
+        }
+    }
+}
+
+/// One record as a consumer sees it, borrowed from a batch's uncompressed records section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Absolute offset.
+    pub offset: i64,
+    /// Timestamp (ms): the batch's max timestamp under LogAppendTime, else base + delta.
+    pub timestamp: i64,
+    /// The key; `None` for null.
+    pub key: Option<&'a [u8]>,
+    /// The value; `None` for a tombstone.
+    pub value: Option<&'a [u8]>,
+}
+
+/// The records of one batch (`data`: its uncompressed records section, from [`decompress`]),
+/// in order, each checked against the header (offset within the batch, fields within the
+/// record's length); after the last, the count must be the announced one. The first error
+/// ends the walk.
+pub fn records<'h, 'a>(h: &'h BatchHeader, data: &'a [u8]) -> Records<'h, 'a> {
+    Records { h, r: Reader::new(data), index: 0, done: false }
+}
+
+/// The iterator of [`records`].
+#[derive(Debug, Clone)]
+pub struct Records<'h, 'a> {
+    h: &'h BatchHeader,
+    r: Reader<'a>,
+    index: usize,
+    done: bool,
+}
+
+impl<'a> Records<'_, 'a> {
+    fn next_record(&mut self) -> Result<Record<'a>, RecordsError> {
+        let h = self.h;
+        let index = self.index;
+        let bad = |why| RecordsError::Record { index, why };
+        let len = self.r.varint().filter(|&l| l >= 0).ok_or(bad("bad length"))?;
+        let body = self.r.take(len as usize).ok_or(bad("runs past the end of the batch"))?;
+        let mut b = Reader::new(body);
+        b.take(1).ok_or(bad("truncated"))?;
+        let timestamp_delta = b.varlong().ok_or(bad("bad timestamp delta"))?;
+        let offset_delta = b.varint().ok_or(bad("bad offset delta"))?;
+        let offset = h.base_offset.checked_add(i64::from(offset_delta)).ok_or(bad("bad offset delta"))?;
+        if offset_delta < 0 || offset > h.last_offset() {
+            return Err(bad("offset outside the batch"));
+        }
+        let key = b.bytes().ok_or(bad("bad key"))?;
+        let value = b.bytes().ok_or(bad("bad value"))?;
+        let headers = b.varint().filter(|&n| n >= 0).ok_or(bad("bad header count"))?;
+        for _ in 0..headers {
+            b.bytes().flatten().ok_or(bad("bad header key"))?;
+            b.bytes().ok_or(bad("bad header value"))?;
+        }
+        if b.position() != body.len() {
+            return Err(bad("length does not match its fields"));
+        }
+        let timestamp = if h.attributes & attributes::LOG_APPEND_TIME != 0 {
+            h.max_timestamp
+        } else {
+            h.base_timestamp.wrapping_add(timestamp_delta)
+        };
+        Ok(Record { offset, timestamp, key, value })
+    }
+}
+
+impl<'a> Iterator for Records<'_, 'a> {
+    type Item = Result<Record<'a>, RecordsError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if self.r.position() >= self.r.b.len() {
+            self.done = true;
+            let announced = self.h.records_count;
+            return (announced < 0 || announced as usize != self.index)
+                .then_some(Err(RecordsError::Count { announced, found: self.index }));
+        }
+        let r = self.next_record();
+        self.index += 1;
+        self.done = r.is_err();
+        Some(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{SimpleRecord, build, validate};
+
+    fn batch(records: &[SimpleRecord<'_>], attrs: i16) -> Vec<u8> {
+        build(100, records, (-1, -1, -1), attrs)
+    }
+
+    #[test]
+    fn reads_keys_values_offsets_and_timestamps() {
+        let recs =
+            [(Some(&b"a"[..]), Some(&b"one"[..]), 1_000), (None, None, 990), (Some(&b""[..]), Some(&b""[..]), 1_500)];
+        let bytes = batch(&recs, 0);
+        let h = validate(&bytes).unwrap();
+        let data = decompress(&h, &bytes).unwrap();
+        let got: Vec<Record<'_>> = records(&h, &data).collect::<Result<_, _>>().unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(
+            (got[0].offset, got[0].timestamp, got[0].key, got[0].value),
+            (100, 1_000, Some(&b"a"[..]), Some(&b"one"[..]))
+        );
+        assert_eq!((got[1].offset, got[1].timestamp, got[1].key, got[1].value), (101, 990, None, None));
+        assert_eq!(
+            (got[2].offset, got[2].timestamp, got[2].key, got[2].value),
+            (102, 1_500, Some(&b""[..]), Some(&b""[..]))
+        );
+    }
+
+    #[test]
+    fn log_append_time_gives_every_record_the_batch_time() {
+        let recs = [(None, Some(&b"x"[..]), 5)];
+        let mut bytes = batch(&recs, 0);
+        batch::set_log_append_time(&mut bytes, 77).unwrap();
+        let h = validate(&bytes).unwrap();
+        let data = decompress(&h, &bytes).unwrap();
+        let got: Vec<Record<'_>> = records(&h, &data).collect::<Result<_, _>>().unwrap();
+        assert_eq!(got[0].timestamp, 77);
+    }
+
+    #[test]
+    fn a_count_other_than_announced_is_an_error() {
+        let recs = [(None, Some(&b"x"[..]), 5)];
+        let bytes = batch(&recs, 0);
+        let mut h = validate(&bytes).unwrap();
+        let data = decompress(&h, &bytes).unwrap().into_owned();
+        h.records_count = 2;
+        let got: Vec<_> = records(&h, &data).collect();
+        assert_eq!(got.len(), 2);
+        assert!(got[0].is_ok());
+        assert!(matches!(got[1], Err(RecordsError::Count { announced: 2, found: 1 })), "{:?}", got[1]);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        let recs = [(Some(&b"key"[..]), Some(&b"value"[..]), 1), (Some(&b"k2"[..]), Some(&b"v2"[..]), 2)];
+        let bytes = batch(&recs, 0);
+        let h = validate(&bytes).unwrap();
+        let data = decompress(&h, &bytes).unwrap().into_owned();
+        for cut in 0..data.len() {
+            let got: Vec<_> = records(&h, &data[..cut]).collect();
+            assert!(got.last().is_some_and(Result::is_err), "cut at {cut}: {got:?}");
+        }
+        // Every byte flipped: an error or records, never a panic.
+        for i in 0..data.len() {
+            for bit in 0..8 {
+                let mut d = data.clone();
+                d[i] ^= 1 << bit;
+                let _ = records(&h, &d).count();
+            }
+        }
+    }
+}
