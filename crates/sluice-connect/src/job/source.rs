@@ -10,11 +10,15 @@
 //!   at offsets an earlier run committed ([`KafkaSource::start_fresh`]).
 //! - Static membership (`group.instance.id` = `sluice-<job>-<instance>`): a restarted instance
 //!   takes its partitions back at once instead of waiting for the dead one's session to end.
-//! - Records are read from librdkafka up to 1,024 at a time (the assigned partitions are
-//!   forwarded to a queue of the source's own, `kafka::native::FetchQueue`) and handed to the
-//!   runtime in batches (up to `max_records`, or what arrived within `linger`), their values
-//!   copied into one buffer per batch. The group's events are served by `BaseConsumer::poll`
-//!   between reads.
+//! - Records are read by sluice's own fetch client (`kafka::fetch`) when the connection is
+//!   plaintext: the partitions librdkafka is assigned are paused there, and the client fetches
+//!   them from their leaders from the offsets chosen at assignment ([`FETCH_ENV`]`=librdkafka`
+//!   keeps librdkafka's fetching, as TLS and SASL do). With librdkafka fetching, records are
+//!   read up to 1,024 at a time (the assigned partitions are forwarded to a queue of the
+//!   source's own, `kafka::native::FetchQueue`). Either way they are handed to the runtime in
+//!   batches (up to `max_records`, or what arrived within `linger`), their values copied into
+//!   one buffer per batch, and the group's events are served by `BaseConsumer::poll` between
+//!   reads.
 //! - Assignments, revocations and batches reach the runtime in one channel, in the order they
 //!   happened: a batch polled before a revocation arrives before it.
 
