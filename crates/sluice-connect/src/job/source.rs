@@ -101,6 +101,13 @@ impl RawBatch {
     }
 }
 
+/// The pending batch, replaced by an empty one of its size (rather than growing from nothing).
+fn take_batch(pending: &mut RawBatch) -> RawBatch {
+    let next =
+        RawBatch { data: Vec::with_capacity(pending.data.len()), records: Vec::with_capacity(pending.records.len()) };
+    std::mem::replace(pending, next)
+}
+
 /// Longest a revocation waits for the runtime's checkpoint before the partitions go anyway.
 pub const HANDOFF_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -200,15 +207,7 @@ impl SourceContext {
     }
 
     fn flush_pending(&self) {
-        let batch = {
-            let mut pending = lock(&self.shared.pending);
-            // The next batch starts at this one's size rather than growing from nothing.
-            let next = RawBatch {
-                data: Vec::with_capacity(pending.data.len()),
-                records: Vec::with_capacity(pending.records.len()),
-            };
-            std::mem::replace(&mut *pending, next)
-        };
+        let batch = take_batch(&mut lock(&self.shared.pending));
         if !batch.is_empty() {
             self.send(SourceEvent::Records(batch));
         }
@@ -889,6 +888,12 @@ fn direct_loop(
                 Event::Record { partition, offset, timestamp, value } => {
                     reader.record(&mut pending, &mut positions, (partition, offset, timestamp, value));
                     records += 1;
+                    // One response holds up to fetch.max.bytes: the runtime gets it in batches
+                    // of `max_records` rather than as one (batches of a million records had the
+                    // allocator map and zero fresh pages for each).
+                    if pending.len() >= config.max_records || pending.bytes() >= MAX_BATCH_BYTES {
+                        ctx.send(SourceEvent::Records(take_batch(&mut pending)));
+                    }
                 }
                 Event::End { partition } => {
                     reader.error(Some(partition), Some(RDKafkaErrorCode::PartitionEOF), &"end of partition")
