@@ -246,22 +246,22 @@ impl<'a> Records<'_, 'a> {
         let h = self.h;
         let index = self.index;
         let bad = |why| RecordsError::Record { index, why };
-        let len = self.r.varint().filter(|&l| l >= 0).ok_or(bad("bad length"))?;
-        let body = self.r.take(len as usize).ok_or(bad("runs past the end of the batch"))?;
+        let len = self.r.varint().filter(|&l| l >= 0).ok_or_else(|| bad("bad length"))?;
+        let body = self.r.take(len as usize).ok_or_else(|| bad("runs past the end of the batch"))?;
         let mut b = Reader::new(body);
-        b.take(1).ok_or(bad("truncated"))?;
-        let timestamp_delta = b.varlong().ok_or(bad("bad timestamp delta"))?;
-        let offset_delta = b.varint().ok_or(bad("bad offset delta"))?;
-        let offset = h.base_offset.checked_add(i64::from(offset_delta)).ok_or(bad("bad offset delta"))?;
+        b.take(1).ok_or_else(|| bad("truncated"))?;
+        let timestamp_delta = b.varlong().ok_or_else(|| bad("bad timestamp delta"))?;
+        let offset_delta = b.varint().ok_or_else(|| bad("bad offset delta"))?;
+        let offset = h.base_offset.checked_add(i64::from(offset_delta)).ok_or_else(|| bad("bad offset delta"))?;
         if offset_delta < 0 || offset > h.last_offset() {
             return Err(bad("offset outside the batch"));
         }
-        let key = b.bytes().ok_or(bad("bad key"))?;
-        let value = b.bytes().ok_or(bad("bad value"))?;
-        let headers = b.varint().filter(|&n| n >= 0).ok_or(bad("bad header count"))?;
+        let key = b.bytes().ok_or_else(|| bad("bad key"))?;
+        let value = b.bytes().ok_or_else(|| bad("bad value"))?;
+        let headers = b.varint().filter(|&n| n >= 0).ok_or_else(|| bad("bad header count"))?;
         for _ in 0..headers {
-            b.bytes().flatten().ok_or(bad("bad header key"))?;
-            b.bytes().ok_or(bad("bad header value"))?;
+            b.bytes().flatten().ok_or_else(|| bad("bad header key"))?;
+            b.bytes().ok_or_else(|| bad("bad header value"))?;
         }
         if b.position() != body.len() {
             return Err(bad("length does not match its fields"));

@@ -966,4 +966,168 @@ mod tests {
         plain.set("fetch.wait.max.ms", "20");
         assert_eq!(FetchConfig::from_settings(&plain, "t", "c", Start::Latest).unwrap().max_wait_ms, 20);
     }
+
+    // --- against a real broker -----------------------------------------------------------
+
+    use rdkafka::ClientConfig;
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use sluice_testkit::TestBroker;
+
+    async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+        let admin: AdminClient<_> = ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
+        let t = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        let r = admin.create_topics([&t], &AdminOptions::new()).await.unwrap();
+        assert!(r.iter().all(Result::is_ok), "{r:?}");
+    }
+
+    /// `n` records `"<tag>-<i>"`, spread over the partitions by key, lz4-compressed batches.
+    fn produce(bootstrap: &str, topic: &str, tag: &str, n: usize) {
+        let p: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("compression.type", "lz4")
+            .set("linger.ms", "5")
+            .create()
+            .unwrap();
+        for i in 0..n {
+            let v = format!("{tag}-{i}");
+            let k = format!("k{i}");
+            p.send(BaseRecord::to(topic).payload(&v).key(&k)).unwrap();
+        }
+        p.flush(Duration::from_secs(30)).unwrap();
+    }
+
+    /// Polls until every one of `parts` has ended with at least `want` records in all (or 30 s):
+    /// the values per partition, in the order handed out.
+    fn read_until(f: &mut Fetcher, parts: &[i32], want: usize) -> BTreeMap<i32, Vec<(i64, String)>> {
+        let mut got: BTreeMap<i32, Vec<(i64, String)>> = BTreeMap::new();
+        let mut ended: HashSet<i32> = HashSet::new();
+        let until = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < until {
+            f.poll(Duration::from_millis(50), &mut |e| match e {
+                Event::Record { partition, offset, value, .. } => {
+                    ended.remove(&partition);
+                    let v = String::from_utf8(value.unwrap().to_vec()).unwrap();
+                    got.entry(partition).or_default().push((offset, v));
+                }
+                Event::End { partition } => {
+                    ended.insert(partition);
+                }
+            })
+            .unwrap();
+            if parts.iter().all(|p| ended.contains(p)) && got.values().map(Vec::len).sum::<usize>() >= want {
+                break;
+            }
+        }
+        got
+    }
+
+    fn config(bootstrap: &str, topic: &str) -> FetchConfig {
+        let mut c =
+            FetchConfig::from_settings(&ClientSettings::new(bootstrap), topic, "fetch-test", Start::Earliest).unwrap();
+        c.max_wait_ms = 50;
+        // Small responses: many fetches, partial batches at their ends.
+        c.partition_max_bytes = 700;
+        c
+    }
+
+    fn values(got: &BTreeMap<i32, Vec<(i64, String)>>) -> Vec<String> {
+        let mut all: Vec<String> = got.values().flatten().map(|(_, v)| v.clone()).collect();
+        all.sort();
+        all
+    }
+
+    fn expected(tag: &str, n: usize) -> Vec<String> {
+        let mut v: Vec<String> = (0..n).map(|i| format!("{tag}-{i}")).collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_from_earliest_latest_and_out_of_range_offsets() {
+        let broker = TestBroker::start().await;
+        let b = broker.bootstrap();
+        create_topic(&b, "f", 2).await;
+        tokio::task::spawn_blocking(move || {
+            produce(&b, "f", "a", 500);
+            let mut f = Fetcher::new(config(&b, "f"));
+            f.assign(&[(0, Start::Earliest), (1, Start::Earliest)]);
+            let got = read_until(&mut f, &[0, 1], 500);
+            assert_eq!(values(&got), expected("a", 500));
+            for recs in got.values() {
+                // Every offset once, in order, from 0.
+                let offsets: Vec<i64> = recs.iter().map(|r| r.0).collect();
+                assert_eq!(offsets, (0..recs.len() as i64).collect::<Vec<_>>());
+            }
+            assert_eq!(f.stable().values().sum::<i64>(), 500);
+
+            // Latest: nothing of the 500, then what comes after.
+            let mut f = Fetcher::new(config(&b, "f"));
+            f.assign(&[(0, Start::Latest), (1, Start::Latest)]);
+            assert!(read_until(&mut f, &[0, 1], 0).is_empty());
+            produce(&b, "f", "b", 40);
+            assert_eq!(values(&read_until(&mut f, &[0, 1], 40)), expected("b", 40));
+
+            // An offset past the end resets to `auto.offset.reset` (earliest here).
+            let mut f = Fetcher::new(config(&b, "f"));
+            f.assign(&[(0, Start::At(1_000_000)), (1, Start::At(0))]);
+            let got = read_until(&mut f, &[0, 1], 540);
+            assert_eq!(got.values().map(Vec::len).sum::<usize>(), 540);
+
+            // A revoked partition is not read any more; the other goes on.
+            let at1 = got[&1].len() as i64;
+            f.revoke(&[0]);
+            produce(&b, "f", "c", 40);
+            let got = read_until(&mut f, &[1], 1);
+            assert!(!got.contains_key(&0), "{got:?}");
+            assert!(got[&1].iter().all(|(o, v)| *o >= at1 && v.starts_with("c-")), "{got:?}");
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn goes_on_after_the_broker_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = TestBroker::start_in(dir.path(), Default::default()).await;
+        let b = broker.bootstrap();
+        create_topic(&b, "r", 1).await;
+        let b2 = b.clone();
+        let mut f = tokio::task::spawn_blocking(move || {
+            produce(&b2, "r", "a", 100);
+            let mut f = Fetcher::new(config(&b2, "r"));
+            f.assign(&[(0, Start::Earliest)]);
+            assert_eq!(values(&read_until(&mut f, &[0], 100)), expected("a", 100));
+            f
+        })
+        .await
+        .unwrap();
+        broker.shutdown().await;
+        // Down: polls fail quietly (the reason is kept), nothing is handed out.
+        f = tokio::task::spawn_blocking(move || {
+            let mut n = 0;
+            for _ in 0..5 {
+                f.poll(Duration::from_millis(50), &mut |e| n += usize::from(matches!(e, Event::Record { .. })))
+                    .unwrap();
+            }
+            assert_eq!(n, 0);
+            assert!(f.last_error().is_some());
+            f
+        })
+        .await
+        .unwrap();
+        // Up again on the same port with the same data: reading goes on from where it was.
+        let listener = tokio::net::TcpListener::bind(&b).await.unwrap();
+        let config = sluice_broker::BrokerConfig { data_dir: Some(dir.path().to_path_buf()), ..Default::default() };
+        let handle = sluice_broker::start(listener, config).unwrap();
+        tokio::task::spawn_blocking(move || {
+            produce(&b, "r", "b", 30);
+            let got = read_until(&mut f, &[0], 30);
+            assert_eq!(values(&got), expected("b", 30));
+            assert_eq!(got[&0].first().map(|r| r.0), Some(100));
+        })
+        .await
+        .unwrap();
+        handle.shutdown().await;
+    }
 }
