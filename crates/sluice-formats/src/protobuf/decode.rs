@@ -63,7 +63,10 @@ impl RowDecoder {
 
     /// Decodes one message into a new row.
     pub fn decode(&self, bytes: &[u8]) -> Result<Row, ProtobufError> {
-        let mut row = Row::new(Vec::with_capacity(self.plan.template.values.len()));
+        // Nulls of the right width: `decode_into` then writes the fields present and the
+        // defaults of the absent ones only (cloning the whole template first was 6% of the
+        // user-events job's CPU).
+        let mut row = Row::new(vec![Value::Null; self.plan.template.values.len()]);
         self.decode_into(bytes, &mut row)?;
         Ok(row)
     }
@@ -138,6 +141,10 @@ impl RowDecoder {
                     *cell = unwrap_wrapper(inner, body, pos - body.len())?;
                 }
                 Col::Json { .. } => {
+                    // Filled by `fill_json` when the field holds a value; the default until then.
+                    if slot.column < 64 {
+                        *seen &= !(1u64 << slot.column);
+                    }
                     skip(buf, &mut pos, wire, number)?;
                     json.get_or_insert_with(Vec::new).extend_from_slice(&buf[field_start..pos]);
                 }

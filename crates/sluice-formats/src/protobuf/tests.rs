@@ -228,6 +228,25 @@ fn every_field_kind_becomes_the_documented_column() {
 }
 
 #[test]
+fn absent_and_empty_fields_decode_to_their_defaults() {
+    let s = all_types();
+    let dec = RowDecoder::new(&s.message("t.All").unwrap()).unwrap();
+    // Nothing at all; then only `list` (field 20), present but packed empty: still its default.
+    for bytes in [&b""[..], &b"\xa2\x01\x00"[..]] {
+        let fresh = dec.decode(bytes).unwrap();
+        let mut reused = Row::default();
+        dec.decode_into(bytes, &mut reused).unwrap();
+        assert_eq!(fresh, reused, "{bytes:?}");
+        assert_eq!(
+            (fresh.get(2), fresh.get(13), fresh.get(12)),
+            (&Value::Int(0), &Value::from(""), &Value::Bool(false))
+        );
+        // An absent or empty repeated field is null, as in the template.
+        assert_eq!(fresh.get(19), &Value::Null, "{bytes:?}");
+    }
+}
+
+#[test]
 fn wide_messages_reset_absent_fields_too() {
     let fields: String = (1..=70).map(|i| format!("int32 f{i} = {i}; ")).collect();
     let s =
