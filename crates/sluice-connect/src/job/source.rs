@@ -295,10 +295,19 @@ impl ConsumerContext for SourceContext {
                 // A partition starts at the furthest of where this process left it (delivered,
                 // or its checkpoint) and the group's committed offset: another instance may
                 // have owned it since (scale-out), and offsets only move forward.
-                let mut committed = match committed_of(consumer, &self.topic, &parts) {
+                // librdkafka looks the group's offsets up itself when it fetches; sluice's own
+                // client must know them: a few more tries before the job stops.
+                let tries = if self.direct { 3 } else { 1 };
+                let mut read = committed_of(consumer, &self.topic, &parts);
+                for _ in 1..tries {
+                    if read.is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                    read = committed_of(consumer, &self.topic, &parts);
+                }
+                let mut committed = match read {
                     Ok(c) => c,
-                    // librdkafka looks the group's offsets up itself when it fetches; sluice's
-                    // own client must know them.
                     Err(e) if self.direct => {
                         self.send(SourceEvent::Fatal(format!(
                             "cannot read the group's committed offsets of topic {}: {e}",
