@@ -79,8 +79,10 @@ pub fn codec_name(codec: i16) -> &'static str {
 }
 
 /// Reads at most `limit` bytes from `r`; more is an error.
-fn read_limited(r: impl Read, codec: i16, limit: usize) -> Result<Vec<u8>, RecordsError> {
-    let mut out = Vec::new();
+/// `compressed`: the input's size, for a first guess of the output's (records compress about
+/// 4:1), so that the output is not grown and copied from a few bytes up.
+fn read_limited(r: impl Read, codec: i16, limit: usize, compressed: usize) -> Result<Vec<u8>, RecordsError> {
+    let mut out = Vec::with_capacity(compressed.saturating_mul(4).min(limit));
     r.take(limit as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|source| RecordsError::Decompress { codec: codec_name(codec), source })?;
@@ -141,16 +143,16 @@ pub fn decompress<'b>(h: &BatchHeader, bytes: &'b [u8]) -> Result<Cow<'b, [u8]>,
     let codec = h.compression();
     Ok(match codec {
         0 => Cow::Borrowed(data),
-        1 => Cow::Owned(read_limited(flate2::read::MultiGzDecoder::new(data), codec, limit)?),
+        1 => Cow::Owned(read_limited(flate2::read::MultiGzDecoder::new(data), codec, limit, data.len())?),
         2 => Cow::Owned(snappy_decompress(data, limit)?),
         3 => {
             let d = lz4::Decoder::new(data).map_err(|source| RecordsError::Decompress { codec: "lz4", source })?;
-            Cow::Owned(read_limited(d, codec, limit)?)
+            Cow::Owned(read_limited(d, codec, limit, data.len())?)
         }
         4 => {
             let d = zstd::stream::read::Decoder::new(data)
                 .map_err(|source| RecordsError::Decompress { codec: "zstd", source })?;
-            Cow::Owned(read_limited(d, codec, limit)?)
+            Cow::Owned(read_limited(d, codec, limit, data.len())?)
         }
         other => return Err(RecordsError::Codec(other)),
     })
