@@ -457,6 +457,12 @@ impl KafkaSource {
         } else {
             FetchConfig::from_settings(&s, &config.topic, s.get("client.id").unwrap_or("sluice"), reset)
         };
+        if direct.is_some() {
+            // librdkafka's partitions are paused right after they are assigned; a fetch it makes
+            // before then brings one batch per partition (Kafka always returns at least one),
+            // which the source thread discards.
+            s.set("max.partition.fetch.bytes", "1");
+        }
         let (tx, rx) = mpsc::channel(4);
         let shared = Arc::new(Shared::default());
         let context = SourceContext {
@@ -859,18 +865,23 @@ fn direct_loop(
     };
     let mut started: Option<Instant> = None;
     'poll: while !stop.load(Ordering::Relaxed) {
-        for _ in 0..8 {
+        // Up to 8 events; records librdkafka fetched before its partitions were paused are
+        // discarded without counting (a rebalance queued behind them must not wait).
+        let (mut events, mut discarded) = (0, 0);
+        while events < 8 && discarded < 100_000 {
             match consumer.poll(Duration::ZERO) {
                 None => break,
-                // Records and ends librdkafka fetched before its partitions were paused: this
-                // source reads its own.
-                Some(Ok(_) | Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Ok(_) | Err(KafkaError::PartitionEOF(_))) => {
+                    discarded += 1;
+                    continue;
+                }
                 Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
                     ctx.send(SourceEvent::Fatal(format!("reading topic {}: {code}", config.topic)));
                     break 'poll;
                 }
                 Some(Err(e)) => reader.error(None, e.rdkafka_error_code(), &e),
             }
+            events += 1;
         }
         for change in std::mem::take(&mut *lock(&shared.direct)) {
             match change {
