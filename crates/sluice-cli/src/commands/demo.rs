@@ -14,13 +14,23 @@
 use crate::clients::{admin, ensure_topic};
 use crate::duration;
 use crate::kafka_opts::{ConnectArgs, Environment, KafkaConn};
-use crate::output::outln;
 use anyhow::{Context, bail};
 use clap::Args;
 use sluice_connect::job::{Job, JobConfig, JobSummary};
 use sluice_connect::kafka::ClientSettings;
 use sluice_connect::sink::storage::S3Options;
 use sluice_stream::JobPlan;
+
+/// A line on stdout. Unlike `outln!`, a reader that went away (`sluice demo | head -2`) does not
+/// end the process: the demo runs on to its stop, which ends the producer processes it started
+/// (an exit here left them running).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_fmt(format_args!($($arg)*)).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
+    }};
+}
 use sluice_stream::plan::{FormatPlan, OptionValue, SinkKind, SinkPlan};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -109,7 +119,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             let _ = stop.wait_for(|s| *s).await;
         }))
     };
-    outln!(
+    say!(
         "sluice demo: broker on {bootstrap}, schema registry on {registry_url} (up in {} ms)",
         started.elapsed().as_millis()
     );
@@ -121,9 +131,9 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     broker.shutdown().await;
     let summaries = outcome?;
-    outln!("sluice demo stopped after {:.0} s; results in {}:", started.elapsed().as_secs_f64(), args.dir.display());
+    say!("sluice demo stopped after {:.0} s; results in {}:", started.elapsed().as_secs_f64(), args.dir.display());
     for (job, s) in &summaries {
-        outln!(
+        say!(
             "  {job:<15} {:>7} records read, {:>6} result rows, {:>4} dead letters, last checkpoint {}",
             s.records_in,
             s.rows_out,
@@ -252,7 +262,7 @@ async fn run_pipelines(
             })),
         ));
     }
-    outln!(
+    say!(
         "running 5 producers and 5 jobs; results under {}{}",
         dir.display(),
         match duration {

@@ -231,4 +231,23 @@ fn demo_whose_reader_goes_away_still_stops_at_its_duration() {
     let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
     assert!(status.success(), "{status:?}; stderr:\n{log}");
     assert!(!log.contains("panicked"), "{log}");
+    // Its producer processes (started in its directory) ended with it.
+    let left = processes_in(dir.path());
+    for &pid in &left {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+    assert!(left.is_empty(), "processes left running in the demo's directory: {left:?}");
+}
+
+/// PIDs of the processes whose working directory is `dir` (Linux: /proc/PID/cwd).
+fn processes_in(dir: &Path) -> Vec<u32> {
+    let dir = dir.canonicalize().unwrap();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+    procs
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            (std::fs::read_link(e.path().join("cwd")).ok()? == dir).then_some(pid)
+        })
+        .collect()
 }
