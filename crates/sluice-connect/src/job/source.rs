@@ -683,7 +683,19 @@ struct Reader<'a> {
     check_caught_up: bool,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(ctx: &'a SourceContext, shared: &'a Shared, config: &'a SourceConfig) -> Self {
+        Reader {
+            ctx,
+            shared,
+            config,
+            at_end: BTreeSet::new(),
+            caught_up_sent: false,
+            topic_warned: false,
+            check_caught_up: false,
+        }
+    }
+
     /// Records one record, holding both locks (batch reads take them once).
     fn record(
         &mut self,
@@ -744,15 +756,7 @@ fn poll_loop(consumer: &BaseConsumer<SourceContext>, shared: &Shared, stop: &Ato
     };
     *lock(&shared.fetch) = Some(fetch.clone());
     let mut fetched = Fetched::default();
-    let mut reader = Reader {
-        ctx: &ctx,
-        shared,
-        config,
-        at_end: BTreeSet::new(),
-        caught_up_sent: false,
-        topic_warned: false,
-        check_caught_up: false,
-    };
+    let mut reader = Reader::new(&ctx, shared, config);
     // When the first record of the pending batch came (the batch goes at `linger` after it).
     let mut started: Option<Instant> = None;
     let mut forwarded = Instant::now();
@@ -854,15 +858,7 @@ fn direct_loop(
     mut fetcher: Fetcher,
 ) {
     let ctx = consumer.context().clone();
-    let mut reader = Reader {
-        ctx: &ctx,
-        shared,
-        config,
-        at_end: BTreeSet::new(),
-        caught_up_sent: false,
-        topic_warned: false,
-        check_caught_up: false,
-    };
+    let mut reader = Reader::new(&ctx, shared, config);
     let mut started: Option<Instant> = None;
     'poll: while !stop.load(Ordering::Relaxed) {
         // Up to 8 events; records librdkafka fetched before its partitions were paused are
