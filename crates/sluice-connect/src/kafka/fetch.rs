@@ -1130,4 +1130,47 @@ mod tests {
         .unwrap();
         handle.shutdown().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn read_committed_leaves_aborted_transactions_out() {
+        let broker = TestBroker::start().await;
+        let b = broker.bootstrap();
+        create_topic(&b, "t", 1).await;
+        tokio::task::spawn_blocking(move || {
+            let p: BaseProducer = ClientConfig::new()
+                .set("bootstrap.servers", &b)
+                .set("transactional.id", "fetch-test")
+                .set("compression.type", "lz4")
+                .create()
+                .unwrap();
+            p.init_transactions(Duration::from_secs(30)).unwrap();
+            for (tag, commit) in [("gone", false), ("kept", true), ("gone2", false), ("kept2", true)] {
+                p.begin_transaction().unwrap();
+                for i in 0..20 {
+                    let v = format!("{tag}-{i}");
+                    p.send(BaseRecord::<(), _>::to("t").payload(&v)).unwrap();
+                }
+                p.flush(Duration::from_secs(30)).unwrap();
+                if commit {
+                    p.commit_transaction(Duration::from_secs(30)).unwrap();
+                } else {
+                    p.abort_transaction(Duration::from_secs(30)).unwrap();
+                }
+            }
+            let mut want = expected("kept", 20);
+            want.extend(expected("kept2", 20));
+            want.sort();
+            let mut f = Fetcher::new(config(&b, "t"));
+            f.assign(&[(0, Start::Earliest)]);
+            assert_eq!(values(&read_until(&mut f, &[0], 40)), want);
+            // read_uncommitted: all 80 records, none of the 4 markers.
+            let mut c = config(&b, "t");
+            c.read_committed = false;
+            let mut f = Fetcher::new(c);
+            f.assign(&[(0, Start::Earliest)]);
+            assert_eq!(read_until(&mut f, &[0], 80).values().map(Vec::len).sum::<usize>(), 80);
+        })
+        .await
+        .unwrap();
+    }
 }
