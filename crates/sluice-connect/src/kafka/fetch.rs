@@ -20,7 +20,8 @@
 //!   stable) offset; `OFFSET_OUT_OF_RANGE` resets it to the job's `starting_offsets` with a
 //!   warning, as `auto.offset.reset` does in librdkafka.
 //! - Leader changes and unknown partitions refresh the metadata; lost connections are made
-//!   again; both with a growing back-off, the reason kept for [`Fetcher::last_error`].
+//!   again; both with a growing back-off, the reason kept for [`Fetcher::last_error`]. A
+//!   partition without a leader waits for a later metadata while the others are read.
 //! - End of a partition: the fetch position reached the last stable offset (read_committed).
 //! - A batch that is corrupt (CRC, layout, decompression) is an error the caller turns into a
 //!   stop naming the partition and offsets: nothing after it is read, nothing is skipped.
@@ -374,6 +375,10 @@ pub(crate) struct Fetcher {
     /// A connection for metadata (the first bootstrap server that answers).
     bootstrap: Option<Conn>,
     metadata_stale: bool,
+    /// A stale metadata is not refreshed before this (set while partitions wait for a leader).
+    metadata_due: Option<Instant>,
+    /// How long the next wait for a leader is (doubling while partitions have none).
+    leader_wait: Duration,
     backoff: Duration,
     last_error: Option<String>,
     /// Per partition, the last stable offset (or high watermark) of the latest response.
@@ -396,6 +401,8 @@ impl Fetcher {
             conns: BTreeMap::new(),
             bootstrap: None,
             metadata_stale: true,
+            metadata_due: None,
+            leader_wait: MIN_BACKOFF,
             backoff: MIN_BACKOFF,
             last_error: None,
             stable: BTreeMap::new(),
@@ -444,7 +451,9 @@ impl Fetcher {
             std::thread::sleep(timeout.min(Duration::from_millis(100)));
             return Ok(());
         }
-        let needs_control = self.metadata_stale || self.parts.values().any(|p| !matches!(p.start, Start::At(_)));
+        let now = Instant::now();
+        let needs_control = (self.metadata_stale && self.metadata_due.is_none_or(|t| now >= t))
+            || self.parts.values().any(|p| p.leader.is_some() && !matches!(p.start, Start::At(_)));
         if needs_control {
             // Control requests share the connections: finish what is in flight first.
             self.drain(until.max(Instant::now() + Duration::from_millis(self.config.max_wait_ms as u64 + 1000)), on)?;
@@ -476,9 +485,13 @@ impl Fetcher {
 
     /// Metadata (leaders) and the offsets of partitions that start at their earliest/latest.
     fn control(&mut self) -> Result<(), String> {
-        if self.metadata_stale {
-            self.refresh_metadata()?;
+        if self.metadata_stale && self.metadata_due.is_none_or(|t| Instant::now() >= t) {
             self.metadata_stale = false;
+            self.metadata_due = None;
+            if let Err(e) = self.refresh_metadata() {
+                self.metadata_stale = true;
+                return Err(e);
+            }
         }
         let mut by_leader: BTreeMap<i32, Vec<(i32, i64)>> = BTreeMap::new();
         for (&p, part) in &self.parts {
@@ -602,9 +615,17 @@ impl Fetcher {
                 }
             }
         }
-        if self.parts.values().any(|p| p.leader.is_none()) {
-            let missing: Vec<i32> = self.parts.iter().filter(|(_, p)| p.leader.is_none()).map(|(&p, _)| p).collect();
-            return Err(format!("no leader known for partitions {missing:?} of topic {}", self.config.topic));
+        // Partitions without a leader (an election, a broker restarting) wait for a later
+        // metadata; the others are read meanwhile.
+        let missing: Vec<i32> = self.parts.iter().filter(|(_, p)| p.leader.is_none()).map(|(&p, _)| p).collect();
+        if !missing.is_empty() {
+            self.last_error =
+                Some(format!("no leader known for partitions {missing:?} of topic {}", self.config.topic));
+            self.metadata_stale = true;
+            self.metadata_due = Some(Instant::now() + self.leader_wait);
+            self.leader_wait = (self.leader_wait * 2).min(MAX_BACKOFF);
+        } else {
+            self.leader_wait = MIN_BACKOFF;
         }
         Ok(())
     }
@@ -1081,6 +1102,27 @@ mod tests {
             let got = read_until(&mut f, &[1], 1);
             assert!(!got.contains_key(&0), "{got:?}");
             assert!(got[&1].iter().all(|(o, v)| *o >= at1 && v.starts_with("c-")), "{got:?}");
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_partition_without_a_leader_does_not_hold_the_others_back() {
+        let broker = TestBroker::start().await;
+        let b = broker.bootstrap();
+        create_topic(&b, "l", 1).await;
+        tokio::task::spawn_blocking(move || {
+            produce(&b, "l", "a", 50);
+            let mut f = Fetcher::new(config(&b, "l"));
+            // Partition 3 does not exist: the metadata names no leader for it.
+            f.assign(&[(0, Start::Earliest), (3, Start::Earliest)]);
+            assert_eq!(values(&read_until(&mut f, &[0], 50)), expected("a", 50));
+            assert!(
+                f.last_error().is_some_and(|e| e.contains("no leader known for partitions [3]")),
+                "{:?}",
+                f.last_error()
+            );
         })
         .await
         .unwrap();
