@@ -40,12 +40,16 @@ pub(crate) use outln;
 
 /// Writes one line to stdout; see [`outln`].
 pub(crate) fn write_line(args: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let written = out.write_fmt(args).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
-    if let Err(e) = written {
+    if let Err(e) = try_write_line(args) {
         exit_on_write_error(&e);
     }
+}
+
+/// Writes one line to stdout and flushes it; the error goes to the caller.
+pub(crate) fn try_write_line(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush())
 }
 
 /// Ends the program after stdout failed: quietly for a closed pipe, with one line otherwise.

@@ -20,23 +20,21 @@ use sluice_connect::job::{Job, JobConfig, JobSummary};
 use sluice_connect::kafka::ClientSettings;
 use sluice_connect::sink::storage::S3Options;
 use sluice_stream::JobPlan;
-
-/// A line on stdout. Unlike `outln!`, a reader that went away (`sluice demo | head -2`) does not
-/// end the process: the demo runs on to its stop, which ends the producer processes it started
-/// (an exit here left them running).
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_fmt(format_args!($($arg)*)).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
-    }};
-}
 use sluice_stream::plan::{FormatPlan, OptionValue, SinkKind, SinkPlan};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// A line on stdout. Unlike `outln!`, a reader that went away (`sluice demo | head -2`) does not
+/// end the process: the demo runs on to its stop, which ends the producer processes it started
+/// (an exit here left them running).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        let _ = crate::output::try_write_line(format_args!($($arg)*));
+    };
+}
 
 /// `sluice demo` flags.
 #[derive(Debug, Args)]
