@@ -62,11 +62,18 @@ pub enum JsonError {
 /// several cells that do not fit, the first column's is reported.
 pub fn decode(schema: &RowSchema, bytes: &[u8]) -> Result<Row, JsonError> {
     let mut values: Vec<Value> = Vec::with_capacity(schema.len());
+    decode_into(schema, bytes, &mut values)?;
+    Ok(Row::new(values))
+}
+
+/// [`decode`] into `values`, reusing its allocation; on success it holds one cell per column.
+pub fn decode_into(schema: &RowSchema, bytes: &[u8], values: &mut Vec<Value>) -> Result<(), JsonError> {
     // Most records are flat objects without escapes whose values fit: one hand-written pass.
-    if scan::object(schema, bytes, &mut values) {
-        return Ok(Row::new(values));
+    if scan::object(schema, bytes, values) {
+        return Ok(());
     }
-    decode_with_serde_json(schema, bytes)
+    *values = decode_with_serde_json(schema, bytes)?.values;
+    Ok(())
 }
 
 /// [`decode`] without its fast path: serde_json reads every record. `decode` gives what this
@@ -493,6 +500,31 @@ mod tests {
                 (Ok(a), Ok(b)) => assert_eq!(a, b, "{}", String::from_utf8_lossy(case)),
                 (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{}", String::from_utf8_lossy(case)),
                 _ => panic!("{}: {old:?} vs {new:?}", String::from_utf8_lossy(case)),
+            }
+        }
+    }
+
+    #[test]
+    fn decode_into_a_reused_row_leaves_nothing_of_the_last_record() {
+        let s = schema();
+        let mut reused = Vec::new();
+        // Full, sparse, out of order, escaped (serde's path), a failure, then the fast path again.
+        let cases: &[&[u8]] = &[
+            br#"{"name":"x","amount":2,"n":3.0,"flag":true,"at":"1970-01-01T00:00:01Z","raw":"AAE="}"#,
+            br#"{"n":4}"#,
+            br#"{"flag":false,"name":"y"}"#,
+            br#"{"na\u006de":"esc\"aped","amount":7}"#,
+            br#"{"n":"not a number"}"#,
+            br#"{"amount":1}"#,
+            b" { } ",
+        ];
+        for case in cases {
+            let fresh = decode(&s, case);
+            let into = decode_into(&s, case, &mut reused).map(|()| Row::new(reused.clone()));
+            match (&fresh, &into) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{}", String::from_utf8_lossy(case)),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                _ => panic!("{}: {fresh:?} vs {into:?}", String::from_utf8_lossy(case)),
             }
         }
     }

@@ -153,6 +153,22 @@ impl Decoder {
         Ok(())
     }
 
+    /// [`Decoder::decode`] into `row`, reusing its allocation (the engine recycles the rows of
+    /// a batch: a fresh row per record was ~10% of the user-events job's CPU in malloc and free).
+    /// On success `row` is the decoded row, whatever it held before.
+    pub fn decode_into(&self, value: Option<&[u8]>, row: &mut Row) -> Result<(), String> {
+        match (&self.kind, value) {
+            (Kind::Protobuf(d), Some(v)) => d.decode_into(v, row).map_err(|e| e.to_string()),
+            (Kind::Json, Some(v)) => {
+                sluice_formats::json::decode_into(&self.input, v, &mut row.values).map_err(|e| e.to_string())
+            }
+            _ => {
+                *row = self.decode(value)?;
+                Ok(())
+            }
+        }
+    }
+
     /// Decodes one value into a row of the input schema, or says why it cannot be.
     pub fn decode(&self, value: Option<&[u8]>) -> Result<Row, String> {
         let Some(value) = value else {

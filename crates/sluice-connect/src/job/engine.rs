@@ -6,7 +6,7 @@
 use super::checkpoint::CheckpointStore;
 use super::decode::Decoder;
 use super::source::RawBatch;
-use sluice_formats::RowSchema;
+use sluice_formats::{Row, RowSchema};
 use sluice_stream::{
     Checkpoint, CheckpointError, JobPlan, Output, Pipeline, ShuffleRecord, ShuffledIn, SourceRecord, Tables,
 };
@@ -26,30 +26,47 @@ pub(crate) struct Merge {
 }
 
 pub(crate) enum Engine {
-    One { pipeline: Pipeline, decoder: Decoder },
+    /// `spare`: rows of the last batch, decoded into again by the next (at most one batch's).
+    One {
+        pipeline: Pipeline,
+        decoder: Decoder,
+        spare: Vec<Row>,
+    },
     Merge(Merge),
 }
 
 impl Engine {
     pub(crate) fn process(&mut self, batch: &RawBatch, now: i64) -> Vec<Output> {
         match self {
-            Engine::One { pipeline, decoder } => {
+            Engine::One { pipeline, decoder, spare } => {
                 let mut records = Vec::with_capacity(batch.len());
+                // The pipeline's next offset of the partition of the current run of records.
+                let mut floor: Option<(i32, Option<i64>)> = None;
                 for i in 0..batch.len() {
                     let r = batch.record(i);
+                    let next = match floor {
+                        Some((p, next)) if p == r.partition => next,
+                        _ => {
+                            let next = pipeline.offsets().get(&r.partition).copied();
+                            floor = Some((r.partition, next));
+                            next
+                        }
+                    };
                     // Records handed over twice (polled before a rebalance, fetched again after
                     // it) are skipped: offsets only move forward.
-                    if pipeline.offsets().get(&r.partition).is_some_and(|&next| r.offset < next) {
+                    if next.is_some_and(|next| r.offset < next) {
                         continue;
                     }
-                    match decoder.decode(batch.value(i)) {
-                        Ok(row) => records.push(SourceRecord {
+                    let mut row = spare.pop().unwrap_or_default();
+                    match decoder.decode_into(batch.value(i), &mut row) {
+                        Ok(()) => records.push(SourceRecord {
                             partition: r.partition,
                             offset: r.offset,
                             timestamp: r.timestamp,
                             row,
                         }),
                         Err(reason) => {
+                            spare.push(row);
                             let raw = batch.value(i).map(Arc::<[u8]>::from);
                             pipeline.handle_decode_error(r.partition, r.offset, r.timestamp, reason, raw);
                         }
@@ -58,6 +75,7 @@ impl Engine {
                 if !records.is_empty() {
                     pipeline.process_batch(&records, now);
                 }
+                spare.extend(records.into_iter().map(|r| r.row));
             }
             Engine::Merge(m) => {
                 let mut by_part: BTreeMap<i32, Vec<ShuffledIn>> = BTreeMap::new();
