@@ -19,13 +19,13 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::topic_partition_list::TopicPartitionList;
 use sluice_formats::{Row, RowSchema, Value};
 use sluice_stream::plan::{OptionValue, SinkPlan};
 use sluice_stream::{DeadLetter, ResultBatch};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,9 +58,56 @@ impl ProducerContext for TxnContext {
     }
 }
 
+/// Serves a producer's events (delivery reports) on a thread of its own, every
+/// [`SERVE_EVERY`], until dropped. Not rdkafka's `ThreadedProducer`: its thread polls with
+/// 100 ms timeouts, and rdkafka hands librdkafka the time left in whole milliseconds, so the
+/// last millisecond of every timeout was a busy loop (4% of the bench's user-events job's CPU).
+/// [`TxnProducer::flush`] serves the reports it waits for itself, so this interval adds no
+/// latency to a checkpoint.
+struct Server {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+const SERVE_EVERY: Duration = Duration::from_millis(5);
+
+/// Handles the events that have arrived (each poll takes at most one: one produce response's
+/// delivery reports, an error), without waiting.
+fn serve(producer: &BaseProducer<TxnContext>) {
+    for _ in 0..8 {
+        producer.poll(Duration::ZERO);
+    }
+}
+
+impl Server {
+    fn start(producer: Arc<BaseProducer<TxnContext>>) -> std::io::Result<Server> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new().name("producer events".into()).spawn(move || {
+            while !flag.load(Ordering::Acquire) {
+                serve(&producer);
+                std::thread::park_timeout(SERVE_EVERY);
+            }
+            serve(&producer);
+        })?;
+        Ok(Server { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
 /// The job's transactional producer.
 pub struct TxnProducer {
-    producer: Arc<ThreadedProducer<TxnContext>>,
+    producer: Arc<BaseProducer<TxnContext>>,
+    _server: Server,
     transactional_id: String,
     open: bool,
     sent: u64,
@@ -117,19 +164,27 @@ impl TxnProducer {
         for k in ["group.id", "isolation.level", "auto.offset.reset", "enable.auto.commit"] {
             config.remove(k);
         }
-        let producer: ThreadedProducer<TxnContext> =
+        let producer: BaseProducer<TxnContext> =
             config.create_with_context(TxnContext::default()).map_err(|e| JobError::Kafka {
                 what: format!("the transactional producer {transactional_id}"),
                 message: e.to_string(),
                 fix: "check the -X key=value settings against librdkafka's CONFIGURATION.md".into(),
             })?;
         let producer = Arc::new(producer);
+        let server = Server::start(producer.clone())
+            .map_err(|e| JobError::internal(format!("cannot start the producer's event thread: {e}")))?;
         let p = producer.clone();
         tokio::task::spawn_blocking(move || p.init_transactions(TXN_CALL_TIMEOUT))
             .await
             .map_err(|e| JobError::internal(format!("the producer task failed: {e}")))?
             .map_err(|e| kafka_err(&format!("initializing transactions of {transactional_id}"), &e))?;
-        Ok(TxnProducer { producer, transactional_id: transactional_id.to_string(), open: false, sent: 0 })
+        Ok(TxnProducer {
+            producer,
+            _server: server,
+            transactional_id: transactional_id.to_string(),
+            open: false,
+            sent: 0,
+        })
     }
 
     /// The transactional id.
@@ -188,12 +243,13 @@ impl TxnProducer {
     /// Waits until every record sent is acknowledged (the Kafka sinks' `pre_commit`).
     pub async fn flush(&mut self) -> Result<(), JobError> {
         // Not `Producer::flush(timeout)`: while records are in flight it blocks in `poll` for up
-        // to 100 ms at a time, and the delivery reports it waits for are mostly served by the
-        // ThreadedProducer's own thread, so a checkpoint with one record in flight took ~100 ms
-        // (the read_committed latency's tail). `flush(0)` only tells librdkafka to send now
-        // (linger.ms ignored) and says whether anything is left; the wait is ours.
+        // to 100 ms at a time, so a checkpoint with one record in flight took ~100 ms (the
+        // read_committed latency's tail). `flush(0)` only tells librdkafka to send now
+        // (linger.ms ignored) and says whether anything is left (delivery reports not yet
+        // served count as left: they are served here, not only by the `Server`); the wait is ours.
         let started = tokio::time::Instant::now();
         loop {
+            serve(&self.producer);
             match self.producer.flush(Duration::ZERO) {
                 Ok(()) => break,
                 Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {}
