@@ -716,10 +716,15 @@ fn eval(node: &Node, row: &[Value]) -> Value {
             }
             Value::from(out)
         }
-        Node::Call { f, args } => {
-            let vals: Vec<Value> = args.iter().map(|a| eval(a, row)).collect();
-            f.apply(&vals)
-        }
+        // Up to three arguments on the stack: a Vec per call was a malloc and free per record
+        // for an event time such as `timestamp_seconds(ts)`.
+        Node::Call { f, args } => match args.as_slice() {
+            [] => f.apply(&[]),
+            [a] => f.apply(&[eval(a, row)]),
+            [a, b] => f.apply(&[eval(a, row), eval(b, row)]),
+            [a, b, c] => f.apply(&[eval(a, row), eval(b, row), eval(c, row)]),
+            _ => f.apply(&args.iter().map(|a| eval(a, row)).collect::<Vec<_>>()),
+        },
         Node::Cast { e, to } => cast(&eval(e, row), *to),
         Node::If { c, t, f } => {
             if truth(&eval(c, row)) == Some(true) {
