@@ -78,18 +78,37 @@ pub fn codec_name(codec: i16) -> &'static str {
     }
 }
 
-/// Reads at most `limit` bytes from `r`; more is an error.
-/// `compressed`: the input's size, for a first guess of the output's (records compress about
-/// 4:1), so that the output is not grown and copied from a few bytes up.
-fn read_limited(r: impl Read, codec: i16, limit: usize, compressed: usize) -> Result<Vec<u8>, RecordsError> {
-    let mut out = Vec::with_capacity(compressed.saturating_mul(4).min(limit));
-    r.take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|source| RecordsError::Decompress { codec: codec_name(codec), source })?;
-    if out.len() > limit {
-        return Err(RecordsError::TooLarge { limit });
+/// Reads all of `r` into `buf` from its start; more than `limit` bytes is an error. Returns
+/// the length read. The bytes `buf` already holds are written over, not zeroed again (a buffer
+/// reused from batch to batch costs no memset); a shorter `buf` is first sized for
+/// `compressed` × 4 (records compress about 4:1), so that it is not grown from a few bytes up.
+fn read_into(
+    mut r: impl Read,
+    codec: i16,
+    limit: usize,
+    compressed: usize,
+    buf: &mut Vec<u8>,
+) -> Result<usize, RecordsError> {
+    let guess = compressed.saturating_mul(4).min(limit + 1);
+    if buf.len() < guess {
+        buf.resize(guess, 0);
     }
-    Ok(out)
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            if filled > limit {
+                return Err(RecordsError::TooLarge { limit });
+            }
+            buf.resize(filled.saturating_mul(2).clamp(64 << 10, limit + 1), 0);
+        }
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(RecordsError::Decompress { codec: codec_name(codec), source }),
+        }
+    }
+    Ok(filled)
 }
 
 /// xerial snappy-java framing, as Kafka writes snappy batches.
@@ -136,26 +155,47 @@ fn snappy_decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, RecordsError>
 
 /// The uncompressed records section of a validated batch (`bytes` starts at the batch).
 pub fn decompress<'b>(h: &BatchHeader, bytes: &'b [u8]) -> Result<Cow<'b, [u8]>, RecordsError> {
-    let data = bytes
-        .get(HEADER_LEN..h.total_len())
-        .ok_or(batch::BatchError::Truncated { needed: h.total_len().max(HEADER_LEN), have: bytes.len() })?;
+    if h.compression() == 0 {
+        return Ok(Cow::Borrowed(section(h, bytes)?));
+    }
+    let mut out = Vec::new();
+    let n = decompress_into(h, bytes, &mut out)?.len();
+    out.truncate(n);
+    Ok(Cow::Owned(out))
+}
+
+/// [`decompress`] into `buf`, reusing it from batch to batch: the records section, in `bytes`
+/// when uncompressed, else at the start of `buf` (which keeps its size).
+pub fn decompress_into<'b>(h: &BatchHeader, bytes: &'b [u8], buf: &'b mut Vec<u8>) -> Result<&'b [u8], RecordsError> {
+    let data = section(h, bytes)?;
     let limit = MAX_DECOMPRESSED_BYTES;
     let codec = h.compression();
-    Ok(match codec {
-        0 => Cow::Borrowed(data),
-        1 => Cow::Owned(read_limited(flate2::read::MultiGzDecoder::new(data), codec, limit, data.len())?),
-        2 => Cow::Owned(snappy_decompress(data, limit)?),
+    let n = match codec {
+        0 => return Ok(data),
+        1 => read_into(flate2::read::MultiGzDecoder::new(data), codec, limit, data.len(), buf)?,
+        2 => {
+            *buf = snappy_decompress(data, limit)?;
+            buf.len()
+        }
         3 => {
             let d = lz4::Decoder::new(data).map_err(|source| RecordsError::Decompress { codec: "lz4", source })?;
-            Cow::Owned(read_limited(d, codec, limit, data.len())?)
+            read_into(d, codec, limit, data.len(), buf)?
         }
         4 => {
             let d = zstd::stream::read::Decoder::new(data)
                 .map_err(|source| RecordsError::Decompress { codec: "zstd", source })?;
-            Cow::Owned(read_limited(d, codec, limit, data.len())?)
+            read_into(d, codec, limit, data.len(), buf)?
         }
         other => return Err(RecordsError::Codec(other)),
-    })
+    };
+    Ok(&buf[..n])
+}
+
+/// The records section of a batch, as stored (compressed or not).
+fn section<'b>(h: &BatchHeader, bytes: &'b [u8]) -> Result<&'b [u8], RecordsError> {
+    Ok(bytes
+        .get(HEADER_LEN..h.total_len())
+        .ok_or(batch::BatchError::Truncated { needed: h.total_len().max(HEADER_LEN), have: bytes.len() })?)
 }
 
 /// A cursor over a record's bytes: Kafka's zigzag varints and length-prefixed byte strings.
@@ -348,6 +388,62 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert!(got[0].is_ok());
         assert!(matches!(got[1], Err(RecordsError::Count { announced: 2, found: 1 })), "{:?}", got[1]);
+    }
+
+    /// `bytes` (an uncompressed batch) with its records section compressed by `codec`.
+    fn compressed(bytes: &[u8], codec: i16) -> Vec<u8> {
+        use std::io::Write;
+        let raw = &bytes[HEADER_LEN..];
+        let body = match codec {
+            1 => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                e.write_all(raw).unwrap();
+                e.finish().unwrap()
+            }
+            3 => {
+                let mut e = lz4::EncoderBuilder::new().build(Vec::new()).unwrap();
+                e.write_all(raw).unwrap();
+                e.finish().0
+            }
+            4 => zstd::encode_all(raw, 1).unwrap(),
+            _ => unreachable!(),
+        };
+        let mut out = bytes[..HEADER_LEN].to_vec();
+        out.extend_from_slice(&body);
+        let len = (HEADER_LEN - batch::LOG_OVERHEAD + body.len()) as i32;
+        out[8..12].copy_from_slice(&len.to_be_bytes());
+        let attrs = i16::from_be_bytes([out[21], out[22]]) | codec;
+        out[21..23].copy_from_slice(&attrs.to_be_bytes());
+        let crc = crc32c::crc32c(&out[21..]);
+        out[17..21].copy_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    #[test]
+    fn a_reused_buffer_gives_each_batch_its_own_records() {
+        let big: Vec<Vec<u8>> = (0..3000u32).map(|i| format!("value {i} {}", "x".repeat(40)).into_bytes()).collect();
+        let big: Vec<SimpleRecord<'_>> = big.iter().map(|v| (None, Some(&v[..]), 7)).collect();
+        let small = [(None, Some(&b"tiny"[..]), 9)];
+        let mut buf = Vec::new();
+        // Large then small (the buffer holds the large one's bytes past the small one's end),
+        // growing past the first guess, every codec, and the uncompressed batch borrowed as is.
+        for codec in [3, 1, 4] {
+            for recs in [&big[..], &small[..], &big[..]] {
+                let plain = batch(recs, 0);
+                let bytes = compressed(&plain, codec);
+                let h = validate(&bytes).unwrap();
+                let data = decompress_into(&h, &bytes, &mut buf).unwrap();
+                assert_eq!(data, &plain[HEADER_LEN..], "codec {codec}");
+                let got: Vec<_> = records(&h, data).map(|r| r.unwrap().value.unwrap().to_vec()).collect();
+                let want: Vec<_> = recs.iter().map(|r| r.1.unwrap().to_vec()).collect();
+                assert_eq!(got, want);
+                assert_eq!(decompress(&h, &bytes).unwrap().as_ref(), &plain[HEADER_LEN..]);
+            }
+        }
+        let plain = batch(&small, 0);
+        let h = validate(&plain).unwrap();
+        let data = decompress_into(&h, &plain, &mut buf).unwrap();
+        assert_eq!(data.as_ptr(), plain[HEADER_LEN..].as_ptr());
     }
 
     #[test]

@@ -383,7 +383,12 @@ pub(crate) struct Fetcher {
     last_error: Option<String>,
     /// Per partition, the last stable offset (or high watermark) of the latest response.
     stable: BTreeMap<i32, i64>,
+    /// Decompressed records, reused from batch to batch (no allocation and zeroing per batch).
+    scratch: Vec<u8>,
 }
+
+/// A decompression buffer grown beyond this (by an unusually large batch) is let go after use.
+const MAX_KEPT_SCRATCH: usize = 32 << 20;
 
 impl std::fmt::Debug for Fetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -406,6 +411,7 @@ impl Fetcher {
             backoff: MIN_BACKOFF,
             last_error: None,
             stable: BTreeMap::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -777,6 +783,7 @@ impl Fetcher {
                     offset,
                     pd.records.as_deref().unwrap_or_default(),
                     self.config.read_committed.then_some(aborted.as_slice()),
+                    &mut self.scratch,
                     on,
                 )?;
                 part.start = Start::At(next);
@@ -792,6 +799,9 @@ impl Fetcher {
         if ok {
             self.backoff = MIN_BACKOFF;
         }
+        if self.scratch.len() > MAX_KEPT_SCRATCH {
+            self.scratch = Vec::new();
+        }
         Ok(())
     }
 }
@@ -800,12 +810,13 @@ impl Fetcher {
 /// `from` to `on`; with `aborted` (read_committed: the response's aborted transactions, as
 /// `(producer id, first offset)`), the records of aborted transactions are left out. Control
 /// batches are never handed out. A partial batch at the end (the response's size limit) ends
-/// the walk. Returns the next offset to fetch.
+/// the walk. `scratch` holds decompressed records. Returns the next offset to fetch.
 pub(crate) fn read_batches(
     partition: i32,
     from: i64,
     mut data: &[u8],
     aborted: Option<&[(i64, i64)]>,
+    scratch: &mut Vec<u8>,
     on: &mut dyn FnMut(Event<'_>),
 ) -> Result<i64, FetchError> {
     let mut next = from;
@@ -852,8 +863,8 @@ pub(crate) fn read_batches(
             aborted.is_some() && h.is_transactional() && aborting.contains(&h.producer_id)
         };
         if !skip {
-            let payload = records::decompress(&h, bytes).map_err(|e| corrupt(e.to_string()))?;
-            for r in records::records(&h, &payload) {
+            let payload = records::decompress_into(&h, bytes, scratch).map_err(|e| corrupt(e.to_string()))?;
+            for r in records::records(&h, payload) {
                 let r = r.map_err(|e| corrupt(e.to_string()))?;
                 if r.offset >= next {
                     on(Event::Record { partition, offset: r.offset, timestamp: r.timestamp, value: r.value });
@@ -878,7 +889,7 @@ mod tests {
 
     fn collect(data: &[u8], from: i64, aborted: Option<&[(i64, i64)]>) -> (Vec<(i64, Vec<u8>)>, i64) {
         let mut got = Vec::new();
-        let next = read_batches(3, from, data, aborted, &mut |e| {
+        let next = read_batches(3, from, data, aborted, &mut Vec::new(), &mut |e| {
             if let Event::Record { offset, value, partition, .. } = e {
                 assert_eq!(partition, 3);
                 got.push((offset, value.unwrap_or_default().to_vec()));
@@ -949,7 +960,7 @@ mod tests {
         bad[n - 1] ^= 0xff;
         data.extend(bad);
         let mut got = Vec::new();
-        let err = read_batches(0, 0, &data, None, &mut |e| got.push(format!("{e:?}"))).unwrap_err();
+        let err = read_batches(0, 0, &data, None, &mut Vec::new(), &mut |e| got.push(format!("{e:?}"))).unwrap_err();
         assert_eq!(got.len(), 1, "the good batch before it is handed out");
         match err {
             FetchError::Corrupt { partition: 0, first: 1, last: 2, why } => {
@@ -967,9 +978,9 @@ mod tests {
             for bit in [0, 3, 7] {
                 let mut d = data.clone();
                 d[i] ^= 1 << bit;
-                let _ = read_batches(0, 0, &d, Some(&[(5, 2)]), &mut |_| {});
+                let _ = read_batches(0, 0, &d, Some(&[(5, 2)]), &mut Vec::new(), &mut |_| {});
             }
-            let _ = read_batches(0, 0, &data[..i], None, &mut |_| {});
+            let _ = read_batches(0, 0, &data[..i], None, &mut Vec::new(), &mut |_| {});
         }
     }
 
