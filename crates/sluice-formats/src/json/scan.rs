@@ -57,7 +57,9 @@ pub(super) fn object(schema: &RowSchema, input: &[u8], values: &mut Vec<Value>) 
             Some(i) => {
                 let Some(v) = s.cell(&fields[i]) else { return false };
                 if i >= values.len() {
-                    values.resize(i, Value::Null);
+                    if i > values.len() {
+                        values.resize(i, Value::Null);
+                    }
                     values.push(v);
                 } else {
                     values[i] = v;
@@ -74,7 +76,9 @@ pub(super) fn object(schema: &RowSchema, input: &[u8], values: &mut Vec<Value>) 
         match s.next() {
             Some(b',') => s.ws(),
             Some(b'}') => {
-                values.resize(fields.len(), Value::Null);
+                if values.len() < fields.len() {
+                    values.resize(fields.len(), Value::Null);
+                }
                 return s.end();
             }
             _ => return false,
