@@ -227,6 +227,18 @@ pub fn set_partition_leader_epoch(buf: &mut [u8], epoch: i32) {
     buf[LEADER_EPOCH_OFFSET..LEADER_EPOCH_OFFSET + 4].copy_from_slice(&epoch.to_be_bytes());
 }
 
+/// Writes the length and CRC-32C of the batch that `batch` holds exactly, after its header or
+/// records section was written (batches built here, by the log cleaner, by tests).
+pub fn seal(batch: &mut [u8]) {
+    if batch.len() < HEADER_LEN {
+        return;
+    }
+    let len = (batch.len() - LOG_OVERHEAD) as i32;
+    batch[LOG_OVERHEAD - 4..LOG_OVERHEAD].copy_from_slice(&len.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// Marks the batch as LogAppendTime with `timestamp` as its max timestamp and recomputes the
 /// CRC, as Kafka does for topics with `message.timestamp.type=LogAppendTime`.
 pub fn set_log_append_time(buf: &mut [u8], timestamp: i64) -> Result<(), BatchError> {
@@ -304,7 +316,7 @@ pub fn build(base_offset: i64, records: &[SimpleRecord<'_>], producer: (i64, i16
     }
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&base_offset.to_be_bytes());
-    out.extend_from_slice(&((HEADER_LEN - LOG_OVERHEAD + body.len()) as i32).to_be_bytes());
+    out.extend_from_slice(&0i32.to_be_bytes()); // batch length: written by `seal`
     out.extend_from_slice(&0i32.to_be_bytes());
     out.push(2);
     out.extend_from_slice(&0u32.to_be_bytes());
@@ -317,8 +329,7 @@ pub fn build(base_offset: i64, records: &[SimpleRecord<'_>], producer: (i64, i16
     out.extend_from_slice(&producer.2.to_be_bytes());
     out.extend_from_slice(&(records.len() as i32).to_be_bytes());
     out.extend_from_slice(&body);
-    let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
-    out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    seal(&mut out);
     out
 }
 

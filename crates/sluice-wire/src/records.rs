@@ -410,12 +410,9 @@ mod tests {
         };
         let mut out = bytes[..HEADER_LEN].to_vec();
         out.extend_from_slice(&body);
-        let len = (HEADER_LEN - batch::LOG_OVERHEAD + body.len()) as i32;
-        out[8..12].copy_from_slice(&len.to_be_bytes());
         let attrs = i16::from_be_bytes([out[21], out[22]]) | codec;
         out[21..23].copy_from_slice(&attrs.to_be_bytes());
-        let crc = crc32c::crc32c(&out[21..]);
-        out[17..21].copy_from_slice(&crc.to_be_bytes());
+        batch::seal(&mut out);
         out
     }
 

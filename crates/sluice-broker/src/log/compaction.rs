@@ -48,7 +48,7 @@
 
 use super::{LogError, PartitionLog};
 use crate::topic_config;
-use sluice_wire::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD, attributes};
+use sluice_wire::batch::{self, BatchHeader, HEADER_LEN, attributes};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::Arc;
@@ -729,9 +729,6 @@ pub(crate) fn parse_records<'a>(h: &BatchHeader, data: &'a [u8]) -> Result<Vec<R
     Ok(out)
 }
 
-const CRC_AT: usize = 17;
-const ATTRIBUTES_AT: usize = 21;
-
 /// A batch with `header`'s offsets, producer fields and timestamps, holding `records`
 /// (uncompressed record bytes, already encoded) compressed with `codec`.
 #[allow(clippy::too_many_arguments)]
@@ -745,7 +742,7 @@ fn assemble(
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(&h.base_offset.to_be_bytes());
-    out.extend_from_slice(&((HEADER_LEN - LOG_OVERHEAD + payload.len()) as i32).to_be_bytes());
+    out.extend_from_slice(&0i32.to_be_bytes()); // batch length: written by `seal`
     out.extend_from_slice(&h.partition_leader_epoch.to_be_bytes());
     out.push(2);
     out.extend_from_slice(&0u32.to_be_bytes());
@@ -758,8 +755,7 @@ fn assemble(
     out.extend_from_slice(&h.base_sequence.to_be_bytes());
     out.extend_from_slice(&count.to_be_bytes());
     out.extend_from_slice(payload);
-    let crc = crc32c::crc32c(&out[ATTRIBUTES_AT..]);
-    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    batch::seal(&mut out);
     out
 }
 

@@ -345,8 +345,7 @@ fn undecodable_batches_are_kept_untouched() {
         let mut bad = kbatch(&[(Some("a"), Some("garbage"))], 1);
         let attrs = (1i16).to_be_bytes();
         bad[21..23].copy_from_slice(&attrs);
-        let crc = crc32c::crc32c(&bad[21..]);
-        bad[17..21].copy_from_slice(&crc.to_be_bytes());
+        batch::seal(&mut bad);
         log.append(&mut bad.clone()).unwrap();
         log.append(&mut kbatch(&[(Some("a"), Some("new"))], 2)).unwrap();
         log.append(&mut kbatch(&[(Some("z"), Some("active"))], 3)).unwrap();
@@ -486,8 +485,7 @@ fn keyless_records_are_found_and_described_as_kafka_does() {
     // A gzip batch whose data is not gzip: an error, not a panic.
     let mut bad = b.clone();
     bad[21..23].copy_from_slice(&1i16.to_be_bytes());
-    let crc = crc32c::crc32c(&bad[21..]);
-    bad[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch::seal(&mut bad);
     assert!(keyless_records(&batch::validate(&bad).unwrap(), &bad).is_err());
 }
 
@@ -500,11 +498,8 @@ fn decompression_is_bounded() {
     let mut b = batch::build(0, &[(Some(b"k"), Some(b"v"), 1)], (-1, -1, -1), 0);
     b.truncate(HEADER_LEN);
     b.extend_from_slice(&compressed);
-    let len = (b.len() - LOG_OVERHEAD) as i32;
-    b[8..12].copy_from_slice(&len.to_be_bytes());
     b[21..23].copy_from_slice(&4i16.to_be_bytes());
-    let crc = crc32c::crc32c(&b[21..]);
-    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch::seal(&mut b);
     let h = batch::validate(&b).unwrap();
     assert!(matches!(decompress(&h, &b), Err(RecordsError::TooLarge { .. })));
 }
@@ -1003,14 +998,11 @@ fn raw_batch(codec: i16, payload: &[u8], count: i32) -> Vec<u8> {
     let mut b = batch::build(0, &[(Some(&b"k"[..]), Some(&b"v"[..]), 1)], (-1, -1, -1), 0);
     b.truncate(HEADER_LEN);
     b.extend_from_slice(payload);
-    let len = (b.len() - LOG_OVERHEAD) as i32;
-    b[8..12].copy_from_slice(&len.to_be_bytes());
     b[21..23].copy_from_slice(&codec.to_be_bytes());
     b[57..61].copy_from_slice(&count.to_be_bytes());
     // Offsets 0..=4: room for up to 5 records.
     b[23..27].copy_from_slice(&4i32.to_be_bytes());
-    let crc = crc32c::crc32c(&b[21..]);
-    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch::seal(&mut b);
     b
 }
 
