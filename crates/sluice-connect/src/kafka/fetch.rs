@@ -1013,6 +1013,15 @@ mod tests {
         assert!(r.iter().all(Result::is_ok), "{r:?}");
     }
 
+    /// Runs `body` (blocking: the fetcher's sockets are std's) with the bootstrap address of a
+    /// fresh broker holding `topic` with `partitions` partitions.
+    async fn with_topic(topic: &str, partitions: i32, body: impl FnOnce(String) + Send + 'static) {
+        let broker = TestBroker::start().await;
+        let b = broker.bootstrap();
+        create_topic(&b, topic, partitions).await;
+        tokio::task::spawn_blocking(move || body(b)).await.unwrap();
+    }
+
     /// `n` records `"<tag>-<i>"`, spread over the partitions by key, lz4-compressed batches.
     fn produce(bootstrap: &str, topic: &str, tag: &str, n: usize) {
         let p: BaseProducer = ClientConfig::new()
@@ -1077,10 +1086,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_from_earliest_latest_and_out_of_range_offsets() {
-        let broker = TestBroker::start().await;
-        let b = broker.bootstrap();
-        create_topic(&b, "f", 2).await;
-        tokio::task::spawn_blocking(move || {
+        with_topic("f", 2, |b| {
             produce(&b, "f", "a", 500);
             let mut f = Fetcher::new(config(&b, "f"));
             f.assign(&[(0, Start::Earliest), (1, Start::Earliest)]);
@@ -1114,16 +1120,12 @@ mod tests {
             assert!(!got.contains_key(&0), "{got:?}");
             assert!(got[&1].iter().all(|(o, v)| *o >= at1 && v.starts_with("c-")), "{got:?}");
         })
-        .await
-        .unwrap();
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_partition_without_a_leader_does_not_hold_the_others_back() {
-        let broker = TestBroker::start().await;
-        let b = broker.bootstrap();
-        create_topic(&b, "l", 1).await;
-        tokio::task::spawn_blocking(move || {
+        with_topic("l", 1, |b| {
             produce(&b, "l", "a", 50);
             let mut f = Fetcher::new(config(&b, "l"));
             // Partition 3 does not exist: the metadata names no leader for it.
@@ -1135,8 +1137,7 @@ mod tests {
                 f.last_error()
             );
         })
-        .await
-        .unwrap();
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1186,10 +1187,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn read_committed_leaves_aborted_transactions_out() {
-        let broker = TestBroker::start().await;
-        let b = broker.bootstrap();
-        create_topic(&b, "t", 1).await;
-        tokio::task::spawn_blocking(move || {
+        with_topic("t", 1, |b| {
             let p: BaseProducer = ClientConfig::new()
                 .set("bootstrap.servers", &b)
                 .set("transactional.id", "fetch-test")
@@ -1223,7 +1221,6 @@ mod tests {
             f.assign(&[(0, Start::Earliest)]);
             assert_eq!(read_until(&mut f, &[0], 80).values().map(Vec::len).sum::<usize>(), 80);
         })
-        .await
-        .unwrap();
+        .await;
     }
 }
