@@ -9,6 +9,7 @@
 
 use super::JobError;
 use super::source::RawBatch;
+use sluice_formats::json::RecordDecoder;
 use sluice_formats::protobuf::{MessageDescriptor, ProtoSchema, RowDecoder, indexes_of, message_at};
 use sluice_formats::{Row, RowSchema, Value};
 use sluice_registry::client::RegistryClient;
@@ -32,7 +33,7 @@ pub struct Decoder {
 enum Kind {
     Protobuf(RowDecoder),
     Registry(Box<Registry>),
-    Json,
+    Json(RecordDecoder),
     Csv(sluice_formats::csv::CsvCodec),
 }
 
@@ -87,7 +88,9 @@ impl Decoder {
                 let input = decoder.schema().clone();
                 Ok(Decoder { kind: Kind::Protobuf(decoder), input })
             }
-            FormatPlan::Json { schema } => Ok(Decoder { kind: Kind::Json, input: schema.clone() }),
+            FormatPlan::Json { schema } => {
+                Ok(Decoder { kind: Kind::Json(RecordDecoder::new(schema.clone())), input: schema.clone() })
+            }
             FormatPlan::Csv { schema, delimiter } => {
                 let Ok(d) = u8::try_from(u32::from(*delimiter)) else {
                     return Err(JobError::Config {
@@ -159,9 +162,7 @@ impl Decoder {
     pub fn decode_into(&self, value: Option<&[u8]>, row: &mut Row) -> Result<(), String> {
         match (&self.kind, value) {
             (Kind::Protobuf(d), Some(v)) => d.decode_into(v, row).map_err(|e| e.to_string()),
-            (Kind::Json, Some(v)) => {
-                sluice_formats::json::decode_into(&self.input, v, &mut row.values).map_err(|e| e.to_string())
-            }
+            (Kind::Json(d), Some(v)) => d.decode_into(v, &mut row.values).map_err(|e| e.to_string()),
             _ => {
                 *row = self.decode(value)?;
                 Ok(())
@@ -176,7 +177,11 @@ impl Decoder {
         };
         match &self.kind {
             Kind::Protobuf(d) => d.decode(value).map_err(|e| e.to_string()),
-            Kind::Json => sluice_formats::json::decode(&self.input, value).map_err(|e| e.to_string()),
+            Kind::Json(d) => {
+                let mut values = Vec::with_capacity(self.input.len());
+                d.decode_into(value, &mut values).map_err(|e| e.to_string())?;
+                Ok(Row::new(values))
+            }
             Kind::Csv(codec) => {
                 let text = std::str::from_utf8(value).map_err(|e| format!("not UTF-8 text: {e}"))?;
                 codec.decode_line(text.trim_end_matches(['\r', '\n'])).map_err(|e| e.to_string())
@@ -303,7 +308,7 @@ mod tests {
     #[test]
     fn json_csv_and_tombstones() {
         let schema = RowSchema::new(vec![Field::new("a", K::Str), Field::new("n", K::Int)]);
-        let json = Decoder { kind: Kind::Json, input: schema.clone() };
+        let json = Decoder { kind: Kind::Json(RecordDecoder::new(schema.clone())), input: schema.clone() };
         assert_eq!(json.decode(Some(br#"{"a":"x","n":3}"#)).unwrap(), Row::new(vec![Value::from("x"), Value::Int(3)]));
         assert!(json.decode(Some(b"{not json")).is_err());
         assert!(json.decode(None).unwrap_err().contains("tombstone"));

@@ -21,69 +21,102 @@ const POW10: [f64; 23] = [
     1e21, 1e22,
 ];
 
+/// Each column's key as it is written in a record, quotes included (`"name"`), when its
+/// name can be matched byte for byte (no quote, backslash or control character in it, so no
+/// escape could spell it); otherwise empty. See [`object`].
+pub(super) fn quoted_keys(schema: &RowSchema) -> Vec<Box<[u8]>> {
+    let plain = |n: &str| !n.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20);
+    schema
+        .fields
+        .iter()
+        .map(|f| if plain(&f.name) { format!("\"{}\"", f.name).into_bytes().into() } else { Box::default() })
+        .collect()
+}
+
 /// Decodes `input` into `values` (one cell per column of `schema`); `false` when the record
 /// needs the full decoder (then `values` holds nothing of use).
-pub(super) fn object(schema: &RowSchema, input: &[u8], values: &mut Vec<Value>) -> bool {
+///
+/// `keys` (from [`quoted_keys`], or empty) lets the expected next key be recognised by one
+/// comparison instead of being scanned as a string and then compared.
+pub(super) fn object(schema: &RowSchema, keys: &[Box<[u8]>], input: &[u8], values: &mut Vec<Value>) -> bool {
     let Ok(text) = std::str::from_utf8(input) else { return false };
     let fields = &schema.fields;
-    // Cells are pushed while keys come in schema order (the common case: no fill, no drop of
-    // a placeholder); a key out of order fills the gap with nulls or replaces its cell.
-    values.clear();
+    // Each cell is written where it lies (a value built on the stack and then moved into the
+    // row cost a store-forwarding stall per cell); cells of keys the record lacks are set to
+    // null at the end (tracked in a bit set for the first 64 columns; wider rows are reset up
+    // front).
+    let tracked = fields.len() <= 64;
+    if values.len() != fields.len() {
+        values.clear();
+        values.resize(fields.len(), Value::Null);
+    } else if !tracked {
+        values.iter_mut().for_each(|v| *v = Value::Null);
+    }
+    let mut seen = 0u64;
     let mut s = Scanner { text, b: input, at: 0 };
     s.ws();
     if !s.eat(b'{') {
         return false;
     }
     s.ws();
-    if s.eat(b'}') {
-        values.resize(fields.len(), Value::Null);
-        return s.end();
-    }
     // Keys mostly come in schema order: try the column after the last one first.
     let mut next = 0usize;
-    loop {
-        let Some(key) = s.plain_string() else { return false };
-        s.ws();
-        if !s.eat(b':') {
-            return false;
-        }
-        s.ws();
-        let at = if fields.get(next).is_some_and(|f| f.name == key) {
-            Some(next)
-        } else {
-            fields.iter().position(|f| f.name == key)
-        };
-        match at {
-            Some(i) => {
-                let Some(v) = s.cell(&fields[i]) else { return false };
-                if i >= values.len() {
-                    if i > values.len() {
-                        values.resize(i, Value::Null);
+    if !s.eat(b'}') {
+        loop {
+            let expected =
+                keys.get(next).filter(|k| !k.is_empty() && s.b.get(s.at..).is_some_and(|rest| rest.starts_with(k)));
+            let at = match expected {
+                Some(k) => {
+                    s.at += k.len();
+                    Some(next)
+                }
+                None => {
+                    let Some(key) = s.plain_string() else { return false };
+                    if fields.get(next).is_some_and(|f| f.name == key) {
+                        Some(next)
+                    } else {
+                        fields.iter().position(|f| f.name == key)
                     }
-                    values.push(v);
-                } else {
-                    values[i] = v;
                 }
-                next = i + 1;
+            };
+            s.ws();
+            if !s.eat(b':') {
+                return false;
             }
-            None => {
-                if !s.skip_value(0) {
-                    return false;
+            s.ws();
+            match at {
+                Some(i) => {
+                    if !s.cell_into(&fields[i], &mut values[i]) {
+                        return false;
+                    }
+                    if i < 64 {
+                        seen |= 1 << i;
+                    }
+                    next = i + 1;
+                }
+                None => {
+                    if !s.skip_value(0) {
+                        return false;
+                    }
                 }
             }
-        }
-        s.ws();
-        match s.next() {
-            Some(b',') => s.ws(),
-            Some(b'}') => {
-                if values.len() < fields.len() {
-                    values.resize(fields.len(), Value::Null);
-                }
-                return s.end();
+            s.ws();
+            match s.next() {
+                Some(b',') => s.ws(),
+                Some(b'}') => break,
+                _ => return false,
             }
-            _ => return false,
         }
     }
+    if tracked {
+        let all = if fields.len() == 64 { u64::MAX } else { (1u64 << fields.len()) - 1 };
+        let mut missing = all & !seen;
+        while missing != 0 {
+            values[missing.trailing_zeros() as usize] = Value::Null;
+            missing &= missing - 1;
+        }
+    }
+    s.end()
 }
 
 struct Scanner<'a> {
@@ -139,7 +172,8 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string without escapes or control characters (its text, borrowed). Eight bytes at a
-    /// time while none of them can end it, then byte by byte.
+    /// time: the first byte of a word that can end the string is found from the word's mask;
+    /// byte by byte only in the input's last seven bytes.
     #[inline]
     fn plain_string(&mut self) -> Option<&'a str> {
         if !self.eat(b'"') {
@@ -150,8 +184,14 @@ impl<'a> Scanner<'a> {
         while let Some(chunk) = self.b.get(i..i + 8) {
             let mut w = [0u8; 8];
             w.copy_from_slice(chunk);
-            if may_end_string(u64::from_le_bytes(w)) {
-                break;
+            let m = string_end_mask(u64::from_le_bytes(w));
+            if m != 0 {
+                let end = i + (m.trailing_zeros() / 8) as usize;
+                if self.b[end] != b'"' {
+                    return None;
+                }
+                self.at = end + 1;
+                return self.text.get(start..end);
             }
             i += 8;
         }
@@ -252,39 +292,54 @@ impl<'a> Scanner<'a> {
         Some(Number { negative, digits, exponent, float })
     }
 
-    /// The cell of the value at the cursor for column `f`, if it fits exactly as serde_json
-    /// would make it fit.
-    fn cell(&mut self, f: &Field) -> Option<Value> {
-        match self.peek()? {
-            b'n' => self.literal(b"null").then_some(Value::Null),
-            b't' if f.kind == Kind::Bool => self.literal(b"true").then_some(Value::Bool(true)),
-            b'f' if f.kind == Kind::Bool => self.literal(b"false").then_some(Value::Bool(false)),
+    /// Writes the value at the cursor into `cell`, column `f`'s, if it fits exactly as
+    /// serde_json would make it fit; `false` otherwise (then `cell` may hold anything).
+    fn cell_into(&mut self, f: &Field, cell: &mut Value) -> bool {
+        let Some(c) = self.peek() else { return false };
+        match c {
+            b'n' if self.literal(b"null") => *cell = Value::Null,
+            b't' if f.kind == Kind::Bool && self.literal(b"true") => *cell = Value::Bool(true),
+            b'f' if f.kind == Kind::Bool && self.literal(b"false") => *cell = Value::Bool(false),
             b'"' => {
-                let s = self.plain_string()?;
+                let Some(s) = self.plain_string() else { return false };
                 match f.kind {
-                    Kind::Str => Some(Value::Str(CompactString::from(s))),
-                    Kind::Timestamp => time::parse_ms(s).map(Value::Timestamp),
-                    _ => None,
+                    // A string cell's buffer is reused (short strings are inline: a copy).
+                    Kind::Str => match cell {
+                        Value::Str(old) => {
+                            old.clear();
+                            old.push_str(s);
+                        }
+                        _ => *cell = Value::Str(CompactString::from(s)),
+                    },
+                    Kind::Timestamp => match time::parse_ms(s) {
+                        Some(t) => *cell = Value::Timestamp(t),
+                        None => return false,
+                    },
+                    _ => return false,
                 }
             }
             b'-' | b'0'..=b'9' => {
-                let n = self.number()?;
+                let Some(n) = self.number() else { return false };
                 // serde_json visits "-0" as the float -0.0: left to it.
                 if n.negative && n.digits == 0 {
-                    return None;
+                    return false;
                 }
                 match f.kind {
                     Kind::Int | Kind::Timestamp if !n.float => {
-                        let v = i64::try_from(n.digits).ok()?;
+                        let Ok(v) = i64::try_from(n.digits) else { return false };
                         let v = if n.negative { -v } else { v };
-                        Some(if f.kind == Kind::Int { Value::Int(v) } else { Value::Timestamp(v) })
+                        *cell = if f.kind == Kind::Int { Value::Int(v) } else { Value::Timestamp(v) };
                     }
-                    Kind::Float => exact_f64(&n).map(Value::Float),
-                    _ => None,
+                    Kind::Float => match exact_f64(&n) {
+                        Some(x) => *cell = Value::Float(x),
+                        None => return false,
+                    },
+                    _ => return false,
                 }
             }
-            _ => None,
+            _ => return false,
         }
+        true
     }
 
     /// Skips any JSON value (an unknown key's); `false` on anything the fast path leaves to
@@ -348,17 +403,19 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// Whether one of the eight bytes of `w` is a quote, a backslash or a control character
-/// (exact: the classic zero-byte and less-than tests on whole words, Hacker's Delight 6-1).
+/// The bytes of the little-endian word `w` that are a quote, a backslash or a control
+/// character, as their high bits (the classic zero-byte and less-than tests on whole words,
+/// Hacker's Delight 6-1). Zero exactly when there is none; otherwise its lowest set bit is the
+/// first such byte's (a borrow can only mark bytes above a true one).
 #[inline]
-fn may_end_string(w: u64) -> bool {
+fn string_end_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     let quote = zero_byte(w ^ (ONES * u64::from(b'"')));
     let backslash = zero_byte(w ^ (ONES * u64::from(b'\\')));
     let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-    quote | backslash | control != 0
+    quote | backslash | control
 }
 
 /// `n` as an `f64` when one multiplication or division of exactly representable values gives
@@ -392,31 +449,83 @@ mod tests {
         ])
     }
 
+    /// [`object`] without and with the quoted keys: both must give the same answer and cells.
+    fn both(schema: &RowSchema, input: &[u8], v: &mut Vec<Value>) -> bool {
+        let plain = object(schema, &[], input, v);
+        // Stale cells of every column (a long string: a heap buffer to reuse or replace).
+        let mut with_keys = vec![Value::from("a stale cell from the last record, long"); schema.len()];
+        let keyed = object(schema, &quoted_keys(schema), input, &mut with_keys);
+        assert_eq!(plain, keyed, "{}", String::from_utf8_lossy(input));
+        if plain {
+            assert_eq!(*v, with_keys, "{}", String::from_utf8_lossy(input));
+        }
+        plain
+    }
+
+    #[test]
+    fn keys_are_matched_whole_and_only_when_no_escape_could_spell_them() {
+        let schema = RowSchema::new(vec![
+            Field::new("id", Kind::Int),
+            Field::new("idx", Kind::Int),
+            Field::new("a\\b", Kind::Int),
+        ]);
+        let keys = quoted_keys(&schema);
+        assert_eq!(&*keys[0], b"\"id\"");
+        assert!(keys[2].is_empty(), "a name with a backslash is never matched raw");
+        let mut v = Vec::new();
+        // `"idx"` starts with `"id` but is not `"id"`; whitespace around the colon.
+        assert!(both(&schema, br#"{"idx":1,"id" : 2}"#, &mut v));
+        assert_eq!(v, vec![Value::Int(2), Value::Int(1), Value::Null]);
+        assert!(both(&schema, br#"{"id":1,"idx":2,"other":3}"#, &mut v));
+        assert_eq!(v, vec![Value::Int(1), Value::Int(2), Value::Null]);
+        // The escaped key spells `a<backspace>`, not the column `a\b`: left to serde_json,
+        // which must not fill the column.
+        assert!(!both(&schema, br#"{"id":1,"idx":2,"a\b":3}"#, &mut v));
+        let row = super::super::decode(&schema, br#"{"id":1,"idx":2,"a\b":3}"#).unwrap();
+        assert_eq!(row.values[2], Value::Null);
+        let row = super::super::decode(&schema, br#"{"id":1,"idx":2,"a\\b":3}"#).unwrap();
+        assert_eq!(row.values[2], Value::Int(3));
+    }
+
     fn ends_string(c: u8) -> bool {
         c == b'"' || c == b'\\' || c < 0x20
     }
 
+    /// What the word test must find: whether some byte ends a string, and the first one's index.
+    fn first_end(w: [u8; 8]) -> Option<u32> {
+        w.iter().position(|&b| ends_string(b)).map(|i| i as u32)
+    }
+
+    fn first_end_by_mask(w: u64) -> Option<u32> {
+        let m = string_end_mask(w);
+        (m != 0).then(|| m.trailing_zeros() / 8)
+    }
+
     #[test]
-    fn the_word_test_finds_exactly_the_bytes_that_end_a_string() {
+    fn the_word_test_finds_exactly_the_first_byte_that_ends_a_string() {
         // Every byte value at every position, among neighbours of every kind.
         for filler in [0x00, 0x1f, 0x20, 0x21, 0x22, 0x41, 0x5c, 0x7f, 0x80, 0xa2, 0xdc, 0xff] {
             for at in 0..8 {
                 for c in 0..=255u8 {
                     let mut w = [filler; 8];
                     w[at] = c;
-                    let want = w.iter().any(|&b| ends_string(b));
-                    assert_eq!(may_end_string(u64::from_le_bytes(w)), want, "{w:02x?}");
+                    assert_eq!(first_end_by_mask(u64::from_le_bytes(w)), first_end(w), "{w:02x?}");
                 }
             }
         }
-        // And words of mixed bytes.
+        // And words of mixed bytes, some with several enders.
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..200_000 {
+        for i in 0..400_000u32 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let want = x.to_le_bytes().iter().any(|&b| ends_string(b));
-            assert_eq!(may_end_string(x), want, "{x:#018x}");
+            let mut w = x.to_le_bytes();
+            if i % 2 == 1 {
+                // Enders are rare in random bytes: plant one or two.
+                w[(x >> 59) as usize & 7] = [b'"', b'\\', 0x00, 0x1f][(x >> 40) as usize & 3];
+                w[(x >> 61) as usize & 7] = [b'"', b'\\', 0x0a, 0x20][(x >> 44) as usize & 3];
+            }
+            assert_eq!(first_end_by_mask(u64::from_le_bytes(w)), first_end(w), "{w:02x?}");
         }
     }
 
@@ -427,7 +536,7 @@ mod tests {
         for len in 0..40 {
             let text: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
             let json = format!(r#"{{"s":"{text}","n":{len}}}"#);
-            assert!(object(&schema, json.as_bytes(), &mut v), "{json}");
+            assert!(both(&schema, json.as_bytes(), &mut v), "{json}");
             assert_eq!(v, vec![Value::from(text.as_str()), Value::Int(len)]);
             // A quote, backslash or control character anywhere in it: left to serde_json.
             for at in 0..len as usize {
@@ -435,16 +544,16 @@ mod tests {
                     let mut t = text.clone();
                     t.insert_str(at, bad);
                     let json = format!(r#"{{"s":"{t}","n":1}}"#);
-                    assert!(!object(&schema, json.as_bytes(), &mut v), "{json}");
+                    assert!(!both(&schema, json.as_bytes(), &mut v), "{json}");
                 }
             }
         }
         // Keys out of schema order, missing and unknown.
-        assert!(object(&schema, br#"{"x":[1,{"y":"z"}],"n":5,"s":"abcdefghijkl"}"#, &mut v));
+        assert!(both(&schema, br#"{"x":[1,{"y":"z"}],"n":5,"s":"abcdefghijkl"}"#, &mut v));
         assert_eq!(v, vec![Value::from("abcdefghijkl"), Value::Int(5)]);
-        assert!(object(&schema, br#"{"n":5}"#, &mut v));
+        assert!(both(&schema, br#"{"n":5}"#, &mut v));
         assert_eq!(v, vec![Value::Null, Value::Int(5)]);
-        assert!(object(&schema, br#"{"n":5,"n":6}"#, &mut v));
+        assert!(both(&schema, br#"{"n":5,"n":6}"#, &mut v));
         assert_eq!(v, vec![Value::Null, Value::Int(6)]);
     }
 
@@ -454,7 +563,7 @@ mod tests {
         let seed = br#"{"customer_id":"CUST_10001","transaction_id":"TXN_100000","final_amount":1234.56,
             "batch_number":7,"batch_position":1,"producer_timestamp":1795435200.123,"at":"2026-11-23T10:00:00Z",
             "nested":{"a":[1,2.5e3,null,true]},"ok":false}"#;
-        assert!(object(&schema(), seed, &mut v));
+        assert!(both(&schema(), seed, &mut v));
         assert_eq!(
             v,
             vec![
@@ -465,7 +574,7 @@ mod tests {
                 Value::Bool(false)
             ]
         );
-        assert!(object(&schema(), b" {} ", &mut v));
+        assert!(both(&schema(), b" {} ", &mut v));
         assert_eq!(v, vec![Value::Null; 5]);
         for other in [
             &br#"{"customer_id":"esc\"aped"}"#[..],
@@ -480,7 +589,7 @@ mod tests {
             b"[1]",
             b"{\"customer_id\":\"\xff\"}",
         ] {
-            assert!(!object(&schema(), other, &mut v), "{}", String::from_utf8_lossy(other));
+            assert!(!both(&schema(), other, &mut v), "{}", String::from_utf8_lossy(other));
         }
     }
 }
