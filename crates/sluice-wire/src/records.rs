@@ -218,7 +218,16 @@ impl<'a> Reader<'a> {
     }
 
     /// A zigzag varlong.
+    #[inline]
     pub fn varlong(&mut self) -> Option<i64> {
+        // Most varints of a record (its length up to 63 bytes, attributes, deltas up to 63,
+        // header count) are one byte.
+        if let Some(&byte) = self.b.get(self.pos)
+            && byte & 0x80 == 0
+        {
+            self.pos += 1;
+            return Some(i64::from(byte >> 1) ^ -i64::from(byte & 1));
+        }
         let mut v: u64 = 0;
         for i in 0..10 {
             let byte = *self.b.get(self.pos)?;
@@ -232,11 +241,13 @@ impl<'a> Reader<'a> {
     }
 
     /// A zigzag varint.
+    #[inline]
     pub fn varint(&mut self) -> Option<i32> {
         self.varlong().and_then(|v| i32::try_from(v).ok())
     }
 
     /// The next `n` bytes.
+    #[inline]
     pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
         self.pos += n;
@@ -244,6 +255,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-prefixed byte string; `Some(None)` for null (-1).
+    #[inline]
     pub fn bytes(&mut self) -> Option<Option<&'a [u8]>> {
         match self.varint()? {
             -1 => Some(None),
@@ -284,6 +296,7 @@ pub struct Records<'h, 'a> {
 }
 
 impl<'a> Records<'_, 'a> {
+    #[inline]
     fn next_record(&mut self) -> Result<Record<'a>, RecordsError> {
         let h = self.h;
         let index = self.index;
@@ -320,6 +333,7 @@ impl<'a> Records<'_, 'a> {
 impl<'a> Iterator for Records<'_, 'a> {
     type Item = Result<Record<'a>, RecordsError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
@@ -441,6 +455,40 @@ mod tests {
         let h = validate(&plain).unwrap();
         let data = decompress_into(&h, &plain, &mut buf).unwrap();
         assert_eq!(data.as_ptr(), plain[HEADER_LEN..].as_ptr());
+    }
+
+    #[test]
+    fn varints_of_one_byte_and_more_read_back() {
+        let encode = |v: i64| {
+            let mut z = ((v << 1) ^ (v >> 63)) as u64;
+            let mut out = Vec::new();
+            loop {
+                let byte = (z & 0x7f) as u8;
+                z >>= 7;
+                if z == 0 {
+                    out.push(byte);
+                    return out;
+                }
+                out.push(byte | 0x80);
+            }
+        };
+        let mut values = vec![0, 1, -1, 63, -64, 64, -65, 8191, -8192, 8192, i64::from(i32::MAX), i64::from(i32::MIN)];
+        values.extend([i64::MAX, i64::MIN, i64::from(i32::MAX) + 1]);
+        values.extend((-300..300).map(|v| v * 7));
+        for v in values {
+            let mut bytes = encode(v);
+            let len = bytes.len();
+            bytes.push(0x55);
+            let mut r = Reader::new(&bytes);
+            assert_eq!(r.varlong(), Some(v), "{v}");
+            assert_eq!(r.position(), len, "{v}");
+            let mut r = Reader::new(&bytes);
+            assert_eq!(r.varint(), i32::try_from(v).ok(), "{v}");
+        }
+        // Eleven continuation bytes, and a varint cut short: errors.
+        assert_eq!(Reader::new(&[0xff; 11]).varlong(), None);
+        assert_eq!(Reader::new(&[0x80]).varlong(), None);
+        assert_eq!(Reader::new(&[]).varlong(), None);
     }
 
     #[test]

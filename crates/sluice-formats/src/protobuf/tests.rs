@@ -103,6 +103,14 @@ fn decodes_golden_user_event() {
     assert_eq!(reused, row);
     dec.decode_into(b"\x12\x04view", &mut reused).unwrap();
     assert_eq!(reused.values, vec![Value::from(""), Value::from("view"), Value::Float(0.0)]);
+    // string cells are rewritten in place: longer than inline (heap), then short again
+    let long = "a user id longer than twenty-four bytes";
+    let mut msg = vec![0x0a, long.len() as u8];
+    msg.extend_from_slice(long.as_bytes());
+    dec.decode_into(&msg, &mut reused).unwrap();
+    assert_eq!(reused.values, vec![Value::from(long), Value::from(""), Value::Float(0.0)]);
+    dec.decode_into(USER3, &mut reused).unwrap();
+    assert_eq!(reused, row);
     // encoder writes the same bytes
     assert_eq!(RowEncoder::new(&user_event()).unwrap().encode_to_vec(&row).unwrap(), USER3);
 }
