@@ -1,11 +1,12 @@
 //! `json::decode` (a hand-written scanner for flat records, serde_json for the rest) gives, for
 //! any input, exactly what serde_json alone gives (`decode_with_serde_json`): the same cells
 //! (floats to the bit) or the same error; and where serde_json parses the input as a value,
-//! what `json::decode_value` makes of that value.
+//! what `json::decode_value` makes of that value. `json::RecordDecoder` (keys prepared, cells
+//! written over a reused row's) gives the same.
 
 use proptest::prelude::*;
-use sluice_formats::json::{decode, decode_value, decode_with_serde_json};
-use sluice_formats::{Field, Kind, RowSchema};
+use sluice_formats::json::{RecordDecoder, decode, decode_value, decode_with_serde_json};
+use sluice_formats::{Field, Kind, Row, RowSchema, Value};
 
 fn schema() -> RowSchema {
     RowSchema::new(vec![
@@ -25,6 +26,11 @@ fn same(bytes: &[u8]) -> Result<(), TestCaseError> {
     let want = decode_with_serde_json(&schema(), bytes);
     // Debug text: floats to the bit (-0.0 apart from 0.0), errors with serde_json's position.
     prop_assert_eq!(format!("{got:?}"), format!("{want:?}"), "input: {}", input);
+    // A row reused from an earlier record: stale cells of every column (a long string: a heap
+    // buffer the decoder writes over or replaces).
+    let mut reused = vec![Value::from("a stale cell from the last record, long"); schema().len()];
+    let prepared = RecordDecoder::new(schema()).decode_into(bytes, &mut reused).map(|()| Row::new(reused));
+    prop_assert_eq!(format!("{prepared:?}"), format!("{want:?}"), "input (RecordDecoder): {}", input);
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {
         let parsed = decode_value(&schema(), &v);
         match (&got, &parsed) {
