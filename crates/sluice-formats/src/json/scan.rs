@@ -64,7 +64,7 @@ pub(super) fn object(schema: &RowSchema, keys: &[Box<[u8]>], input: &[u8], value
     if !s.eat(b'}') {
         loop {
             let expected =
-                keys.get(next).filter(|k| !k.is_empty() && s.b.get(s.at..).is_some_and(|rest| rest.starts_with(k)));
+                keys.get(next).filter(|k| !k.is_empty() && s.b.get(s.at..).is_some_and(|rest| has_prefix(rest, k)));
             let at = match expected {
                 Some(k) => {
                     s.at += k.len();
@@ -418,6 +418,29 @@ fn string_end_mask(w: u64) -> u64 {
     quote | backslash | control
 }
 
+/// Whether `rest` starts with `key`: whole words compared (a key of eight bytes or more as
+/// overlapping words), not a `memcmp` call per key.
+#[inline]
+fn has_prefix(rest: &[u8], key: &[u8]) -> bool {
+    let n = key.len();
+    if n < 8 || rest.len() < n {
+        return rest.starts_with(key);
+    }
+    let word = |s: &[u8], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let mut i = 0;
+    while i + 8 < n {
+        if word(rest, i) != word(key, i) {
+            return false;
+        }
+        i += 8;
+    }
+    word(rest, n - 8) == word(key, n - 8)
+}
+
 /// `n` as an `f64` when one multiplication or division of exactly representable values gives
 /// it (so correctly rounded, and what serde_json computes); `None` otherwise.
 fn exact_f64(n: &Number) -> Option<f64> {
@@ -489,6 +512,27 @@ mod tests {
 
     fn ends_string(c: u8) -> bool {
         c == b'"' || c == b'\\' || c < 0x20
+    }
+
+    #[test]
+    fn prefixes_of_every_length_match_exactly() {
+        for n in 0..40usize {
+            let key: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            for extra in [0usize, 1, 9] {
+                let mut rest = key.clone();
+                rest.extend(std::iter::repeat_n(b'"', extra));
+                assert!(has_prefix(&rest, &key), "{n} {extra}");
+                // One byte different anywhere: no match; the input shorter than the key: none.
+                for at in 0..n {
+                    let mut other = rest.clone();
+                    other[at] ^= 0x20;
+                    assert!(!has_prefix(&other, &key), "{n} {extra} {at}");
+                }
+                if n > 0 {
+                    assert!(!has_prefix(&rest[..n - 1], &key), "{n}");
+                }
+            }
+        }
     }
 
     /// What the word test must find: whether some byte ends a string, and the first one's index.
