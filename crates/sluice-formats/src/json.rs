@@ -61,23 +61,17 @@ pub enum JsonError {
 /// [`decode_value`] gives for the parsed object: a repeated key's last value counts, and of
 /// several cells that do not fit, the first column's is reported.
 pub fn decode(schema: &RowSchema, bytes: &[u8]) -> Result<Row, JsonError> {
-    let mut values: Vec<Value> = Vec::with_capacity(schema.len());
-    decode_into(schema, bytes, &mut values)?;
-    Ok(Row::new(values))
+    decode_row(schema, &[], bytes)
 }
 
 /// [`decode`] into `values`, reusing its allocation; on success it holds one cell per column.
 pub fn decode_into(schema: &RowSchema, bytes: &[u8], values: &mut Vec<Value>) -> Result<(), JsonError> {
-    // Most records are flat objects without escapes whose values fit: one hand-written pass.
-    if scan::object(schema, &[], bytes, values) {
-        return Ok(());
-    }
-    *values = decode_with_serde_json(schema, bytes)?.values;
-    Ok(())
+    decode_keyed(schema, &[], bytes, values)
 }
 
-/// A schema made ready for decoding many records: [`decode_into`] with each column's key
-/// prepared, so that keys written in the schema's order are recognised by one comparison each.
+/// A schema made ready for decoding many records: [`decode`] / [`decode_into`] with each
+/// column's key prepared, so that keys written in the schema's order are recognised by one
+/// comparison each.
 #[derive(Debug, Clone)]
 pub struct RecordDecoder {
     schema: RowSchema,
@@ -91,19 +85,36 @@ impl RecordDecoder {
         RecordDecoder { schema, keys }
     }
 
-    /// The schema records are decoded into.
-    pub fn schema(&self) -> &RowSchema {
-        &self.schema
+    /// [`decode`]: the same row, or the same error.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Row, JsonError> {
+        decode_row(&self.schema, &self.keys, bytes)
     }
 
     /// [`decode_into`]: the same cells, or the same error.
     pub fn decode_into(&self, bytes: &[u8], values: &mut Vec<Value>) -> Result<(), JsonError> {
-        if scan::object(&self.schema, &self.keys, bytes, values) {
-            return Ok(());
-        }
-        *values = decode_with_serde_json(&self.schema, bytes)?.values;
-        Ok(())
+        decode_keyed(&self.schema, &self.keys, bytes, values)
     }
+}
+
+fn decode_row(schema: &RowSchema, keys: &[Box<[u8]>], bytes: &[u8]) -> Result<Row, JsonError> {
+    let mut values: Vec<Value> = Vec::with_capacity(schema.len());
+    decode_keyed(schema, keys, bytes, &mut values)?;
+    Ok(Row::new(values))
+}
+
+/// Most records are flat objects without escapes whose values fit: one hand-written pass
+/// (`keys`: [`scan::quoted_keys`] or none); serde_json reads the others.
+fn decode_keyed(
+    schema: &RowSchema,
+    keys: &[Box<[u8]>],
+    bytes: &[u8],
+    values: &mut Vec<Value>,
+) -> Result<(), JsonError> {
+    if scan::object(schema, keys, bytes, values) {
+        return Ok(());
+    }
+    *values = decode_with_serde_json(schema, bytes)?.values;
+    Ok(())
 }
 
 /// [`decode`] without its fast path: serde_json reads every record. `decode` gives what this

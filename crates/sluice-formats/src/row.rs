@@ -58,6 +58,19 @@ pub enum Value {
 }
 
 impl Value {
+    /// Makes this cell the string `s`, written into the string it holds when it holds one (a
+    /// decoder's row reused from record to record builds no new string per cell).
+    #[inline]
+    pub fn set_str(&mut self, s: &str) {
+        match self {
+            Value::Str(old) => {
+                old.clear();
+                old.push_str(s);
+            }
+            _ => *self = Value::Str(CompactString::from(s)),
+        }
+    }
+
     /// The kind of a non-null value.
     pub fn kind(&self) -> Option<Kind> {
         Some(match self {

@@ -177,11 +177,7 @@ impl Decoder {
         };
         match &self.kind {
             Kind::Protobuf(d) => d.decode(value).map_err(|e| e.to_string()),
-            Kind::Json(d) => {
-                let mut values = Vec::with_capacity(self.input.len());
-                d.decode_into(value, &mut values).map_err(|e| e.to_string())?;
-                Ok(Row::new(values))
-            }
+            Kind::Json(d) => d.decode(value).map_err(|e| e.to_string()),
             Kind::Csv(codec) => {
                 let text = std::str::from_utf8(value).map_err(|e| format!("not UTF-8 text: {e}"))?;
                 codec.decode_line(text.trim_end_matches(['\r', '\n'])).map_err(|e| e.to_string())

@@ -10,7 +10,6 @@
 
 use crate::row::{Field, Kind, RowSchema, Value};
 use crate::time;
-use compact_str::CompactString;
 
 /// Deepest nesting of a skipped value (an unknown key's) the fast path follows.
 const MAX_DEPTH: usize = 64;
@@ -303,14 +302,7 @@ impl<'a> Scanner<'a> {
             b'"' => {
                 let Some(s) = self.plain_string() else { return false };
                 match f.kind {
-                    // A string cell's buffer is reused (short strings are inline: a copy).
-                    Kind::Str => match cell {
-                        Value::Str(old) => {
-                            old.clear();
-                            old.push_str(s);
-                        }
-                        _ => *cell = Value::Str(CompactString::from(s)),
-                    },
+                    Kind::Str => cell.set_str(s),
                     Kind::Timestamp => match time::parse_ms(s) {
                         Some(t) => *cell = Value::Timestamp(t),
                         None => return false,

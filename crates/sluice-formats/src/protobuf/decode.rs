@@ -260,33 +260,26 @@ fn read_len<'a>(buf: &'a [u8], pos: &mut usize) -> Step<&'a [u8]> {
 /// reloading the bytes just stored, a third of its cost).
 #[inline(always)]
 fn read_scalar_into(scalar: &Scalar, buf: &[u8], pos: &mut usize, number: u32, cell: &mut Value) -> Step<()> {
-    if let (Scalar::String, Value::Str(old)) = (scalar, &mut *cell) {
-        let at = *pos;
-        let b = read_len(buf, pos)?;
-        return match std::str::from_utf8(b) {
-            Ok(s) => {
-                old.clear();
-                old.push_str(s);
-                Ok(())
-            }
-            Err(e) => fail(at, format!("field {number} is a string but holds invalid UTF-8 ({e})")),
-        };
+    match scalar {
+        Scalar::String => cell.set_str(read_str(buf, pos, number)?),
+        _ => *cell = read_scalar(scalar, buf, pos, number)?,
     }
-    *cell = read_scalar(scalar, buf, pos, number)?;
     Ok(())
+}
+
+/// A string field's text.
+#[inline(always)]
+fn read_str<'a>(buf: &'a [u8], pos: &mut usize, number: u32) -> Step<&'a str> {
+    let at = *pos;
+    let b = read_len(buf, pos)?;
+    std::str::from_utf8(b).or_else(|e| fail(at, format!("field {number} is a string but holds invalid UTF-8 ({e})")))
 }
 
 #[inline(always)]
 fn read_scalar(scalar: &Scalar, buf: &[u8], pos: &mut usize, number: u32) -> Step<Value> {
     let at = *pos;
     Ok(match scalar {
-        Scalar::String => {
-            let b = read_len(buf, pos)?;
-            match std::str::from_utf8(b) {
-                Ok(s) => Value::Str(CompactString::from(s)),
-                Err(e) => return fail(at, format!("field {number} is a string but holds invalid UTF-8 ({e})")),
-            }
-        }
+        Scalar::String => Value::from(read_str(buf, pos, number)?),
         Scalar::Double => Value::Float(f64::from_le_bytes(read_fixed(buf, pos)?)),
         Scalar::Float => Value::Float(f64::from(f32::from_le_bytes(read_fixed(buf, pos)?))),
         Scalar::Int32 => Value::Int(i64::from(read_varint(buf, pos)? as i32)),
