@@ -225,9 +225,32 @@ impl Row {
     }
 }
 
+/// The columns among the first `len` (at most 64) whose bit is not set in `seen`: the cells a
+/// decoder writing a reused row in place did not write for this record.
+pub(crate) fn unseen_columns(len: usize, seen: u64) -> impl Iterator<Item = usize> {
+    let all = if len >= 64 { u64::MAX } else { (1u64 << len) - 1 };
+    let mut missing = all & !seen;
+    std::iter::from_fn(move || {
+        (missing != 0).then(|| {
+            let c = missing.trailing_zeros() as usize;
+            missing &= missing - 1;
+            c
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unseen_columns_are_the_clear_bits_below_the_width() {
+        let got = |len, seen| unseen_columns(len, seen).collect::<Vec<_>>();
+        assert_eq!(got(5, 0b10110), vec![0, 3]);
+        assert_eq!(got(3, u64::MAX), Vec::<usize>::new());
+        assert_eq!(got(0, 0), Vec::<usize>::new());
+        assert_eq!(got(64, u64::MAX - 1 - (1 << 63)), vec![0, 63]);
+    }
 
     #[test]
     fn short_strings_are_inline_and_values_stay_small() {

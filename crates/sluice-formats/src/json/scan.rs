@@ -8,7 +8,7 @@
 //! changes a result: it only skips serde_json's per-token overhead and per-string UTF-8 checks
 //! (the input is checked once, whole).
 
-use crate::row::{Field, Kind, RowSchema, Value};
+use crate::row::{Field, Kind, RowSchema, Value, unseen_columns};
 use crate::time;
 
 /// Deepest nesting of a skipped value (an unknown key's) the fast path follows.
@@ -108,11 +108,8 @@ pub(super) fn object(schema: &RowSchema, keys: &[Box<[u8]>], input: &[u8], value
         }
     }
     if tracked {
-        let all = if fields.len() == 64 { u64::MAX } else { (1u64 << fields.len()) - 1 };
-        let mut missing = all & !seen;
-        while missing != 0 {
-            values[missing.trailing_zeros() as usize] = Value::Null;
-            missing &= missing - 1;
+        for c in unseen_columns(fields.len(), seen) {
+            values[c] = Value::Null;
         }
     }
     s.end()

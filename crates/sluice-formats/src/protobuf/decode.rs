@@ -8,7 +8,7 @@
 
 use super::ProtobufError;
 use super::plan::{Col, Plan, Scalar};
-use crate::row::{Row, RowSchema, Value};
+use crate::row::{Row, RowSchema, Value, unseen_columns};
 use compact_str::CompactString;
 use prost_reflect::{DynamicMessage, MessageDescriptor, SerializeOptions};
 use std::sync::Arc;
@@ -85,12 +85,8 @@ impl RowDecoder {
         let mut json_fields: Option<Vec<u8>> = None;
         let walked = self.walk(bytes, &mut row.values, &mut json_fields, &mut seen);
         if tracked {
-            let all = if template.len() == 64 { u64::MAX } else { (1u64 << template.len()) - 1 };
-            let mut missing = all & !seen;
-            while missing != 0 {
-                let c = missing.trailing_zeros() as usize;
+            for c in unseen_columns(template.len(), seen) {
                 row.values[c] = template[c].clone();
-                missing &= missing - 1;
             }
         }
         walked.map_err(|f| ProtobufError::Decode {
