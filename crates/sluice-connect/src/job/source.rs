@@ -24,7 +24,7 @@
 
 use super::JobError;
 use crate::kafka::ClientSettings;
-use crate::kafka::fetch::{Event, FetchConfig, Fetcher, Start};
+use crate::kafka::fetch::{FetchConfig, Fetcher, Handler, Start};
 use crate::kafka::native::{FetchQueue, Fetched};
 use rdkafka::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -697,6 +697,9 @@ impl<'a> Reader<'a> {
     }
 
     /// Records one record, holding both locks (batch reads take them once).
+    // Inlined: the tuple, stored field by field by the caller and read back whole, stalled on
+    // store forwarding once per record.
+    #[inline(always)]
     fn record(
         &mut self,
         pending: &mut RawBatch,
@@ -745,6 +748,33 @@ impl<'a> Reader<'a> {
             return true;
         }
         false
+    }
+}
+
+/// The fetcher's records into the pending batch.
+struct Collect<'r, 'a> {
+    reader: &'r mut Reader<'a>,
+    pending: &'r mut RawBatch,
+    positions: &'r mut BTreeMap<i32, i64>,
+    /// Records collected.
+    records: usize,
+}
+
+impl Handler for Collect<'_, '_> {
+    #[inline(always)]
+    fn record(&mut self, partition: i32, offset: i64, timestamp: i64, value: Option<&[u8]>) {
+        self.reader.record(self.pending, self.positions, (partition, offset, timestamp, value));
+        self.records += 1;
+        // One response holds up to fetch.max.bytes: the runtime gets it in batches of
+        // `max_records` rather than as one (batches of a million records had the allocator map
+        // and zero fresh pages for each).
+        if self.pending.len() >= self.reader.config.max_records || self.pending.bytes() >= MAX_BATCH_BYTES {
+            self.reader.ctx.send(SourceEvent::Records(take_batch(self.pending)));
+        }
+    }
+
+    fn end(&mut self, partition: i32) {
+        self.reader.error(Some(partition), Some(RDKafkaErrorCode::PartitionEOF), &"end of partition");
     }
 }
 
@@ -899,22 +929,10 @@ fn direct_loop(
         };
         let (result, records, full) = {
             let (mut pending, mut positions) = (lock(&shared.pending), lock(&shared.positions));
-            let mut records = 0usize;
-            let result = fetcher.poll(timeout, &mut |e| match e {
-                Event::Record { partition, offset, timestamp, value } => {
-                    reader.record(&mut pending, &mut positions, (partition, offset, timestamp, value));
-                    records += 1;
-                    // One response holds up to fetch.max.bytes: the runtime gets it in batches
-                    // of `max_records` rather than as one (batches of a million records had the
-                    // allocator map and zero fresh pages for each).
-                    if pending.len() >= config.max_records || pending.bytes() >= MAX_BATCH_BYTES {
-                        ctx.send(SourceEvent::Records(take_batch(&mut pending)));
-                    }
-                }
-                Event::End { partition } => {
-                    reader.error(Some(partition), Some(RDKafkaErrorCode::PartitionEOF), &"end of partition")
-                }
-            });
+            let mut collect =
+                Collect { reader: &mut reader, pending: &mut pending, positions: &mut positions, records: 0 };
+            let result = fetcher.poll(timeout, &mut collect);
+            let records = collect.records;
             (result, records, pending.len() >= config.max_records || pending.bytes() >= MAX_BATCH_BYTES)
         };
         lock(&shared.stable).clone_from(fetcher.stable());

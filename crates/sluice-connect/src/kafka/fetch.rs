@@ -75,6 +75,26 @@ pub(crate) enum Event<'a> {
     },
 }
 
+/// What a fetch hands its records and partition ends to. A closure over [`Event`]s is one; the
+/// job's source implements it directly, so that a record's fields reach it in registers (an
+/// `Event` goes through memory, and reading it back stalled once per record).
+pub(crate) trait Handler {
+    /// A record (`value` `None` for a tombstone).
+    fn record(&mut self, partition: i32, offset: i64, timestamp: i64, value: Option<&[u8]>);
+    /// The partition has been read to its (last stable) end.
+    fn end(&mut self, partition: i32);
+}
+
+impl<F: FnMut(Event<'_>)> Handler for F {
+    fn record(&mut self, partition: i32, offset: i64, timestamp: i64, value: Option<&[u8]>) {
+        self(Event::Record { partition, offset, timestamp, value });
+    }
+
+    fn end(&mut self, partition: i32) {
+        self(Event::End { partition });
+    }
+}
+
 /// Why the fetcher cannot go on.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum FetchError {
@@ -451,7 +471,7 @@ impl Fetcher {
 
     /// Fetches, waiting up to `timeout` for records, and hands what came to `on`. An `Err` is
     /// fatal (the caller stops); connection and leadership troubles are retried here.
-    pub(crate) fn poll(&mut self, timeout: Duration, on: &mut dyn FnMut(Event<'_>)) -> Result<(), FetchError> {
+    pub(crate) fn poll(&mut self, timeout: Duration, on: &mut impl Handler) -> Result<(), FetchError> {
         let until = Instant::now() + timeout;
         if self.parts.is_empty() {
             std::thread::sleep(timeout.min(Duration::from_millis(100)));
@@ -475,7 +495,7 @@ impl Fetcher {
     }
 
     /// Waits for every in-flight response (up to `until`), applying them.
-    fn drain(&mut self, until: Instant, on: &mut dyn FnMut(Event<'_>)) -> Result<(), FetchError> {
+    fn drain(&mut self, until: Instant, on: &mut impl Handler) -> Result<(), FetchError> {
         while self.conns.values().any(|c| c.inflight.is_some()) {
             let before = self.conns.values().filter(|c| c.inflight.is_some()).count();
             self.receive(until, on)?;
@@ -690,7 +710,7 @@ impl Fetcher {
 
     /// Reads responses until one came or `until` passed: first without waiting on every
     /// connection, then waiting on the first one in flight.
-    fn receive(&mut self, until: Instant, on: &mut dyn FnMut(Event<'_>)) -> Result<(), FetchError> {
+    fn receive(&mut self, until: Instant, on: &mut impl Handler) -> Result<(), FetchError> {
         let nodes: Vec<i32> = self.conns.iter().filter(|(_, c)| c.inflight.is_some()).map(|(&n, _)| n).collect();
         let mut got = false;
         for (i, &node) in nodes.iter().enumerate() {
@@ -732,7 +752,7 @@ impl Fetcher {
         &mut self,
         resp: &FetchResponse,
         asked: &[(i32, u64, i64)],
-        on: &mut dyn FnMut(Event<'_>),
+        on: &mut impl Handler,
     ) -> Result<(), FetchError> {
         if resp.error_code != 0 {
             self.failed(format!("fetch failed: {}", error_name(resp.error_code)));
@@ -792,7 +812,7 @@ impl Fetcher {
                 }
                 if next >= end && part.end_told != Some(next) {
                     part.end_told = Some(next);
-                    on(Event::End { partition: p });
+                    on.end(p);
                 }
             }
         }
@@ -817,7 +837,7 @@ pub(crate) fn read_batches(
     mut data: &[u8],
     aborted: Option<&[(i64, i64)]>,
     scratch: &mut Vec<u8>,
-    on: &mut dyn FnMut(Event<'_>),
+    on: &mut impl Handler,
 ) -> Result<i64, FetchError> {
     let mut next = from;
     let mut pending_aborts: Vec<(i64, i64)> = aborted.map(<[_]>::to_vec).unwrap_or_default();
@@ -867,7 +887,7 @@ pub(crate) fn read_batches(
             for r in records::records(&h, payload) {
                 let r = r.map_err(|e| corrupt(e.to_string()))?;
                 if r.offset >= next {
-                    on(Event::Record { partition, offset: r.offset, timestamp: r.timestamp, value: r.value });
+                    on.record(partition, r.offset, r.timestamp, r.value);
                 }
             }
         }
@@ -889,7 +909,7 @@ mod tests {
 
     fn collect(data: &[u8], from: i64, aborted: Option<&[(i64, i64)]>) -> (Vec<(i64, Vec<u8>)>, i64) {
         let mut got = Vec::new();
-        let next = read_batches(3, from, data, aborted, &mut Vec::new(), &mut |e| {
+        let next = read_batches(3, from, data, aborted, &mut Vec::new(), &mut |e: Event<'_>| {
             if let Event::Record { offset, value, partition, .. } = e {
                 assert_eq!(partition, 3);
                 got.push((offset, value.unwrap_or_default().to_vec()));
@@ -960,7 +980,8 @@ mod tests {
         bad[n - 1] ^= 0xff;
         data.extend(bad);
         let mut got = Vec::new();
-        let err = read_batches(0, 0, &data, None, &mut Vec::new(), &mut |e| got.push(format!("{e:?}"))).unwrap_err();
+        let err = read_batches(0, 0, &data, None, &mut Vec::new(), &mut |e: Event<'_>| got.push(format!("{e:?}")))
+            .unwrap_err();
         assert_eq!(got.len(), 1, "the good batch before it is handed out");
         match err {
             FetchError::Corrupt { partition: 0, first: 1, last: 2, why } => {
@@ -978,9 +999,9 @@ mod tests {
             for bit in [0, 3, 7] {
                 let mut d = data.clone();
                 d[i] ^= 1 << bit;
-                let _ = read_batches(0, 0, &d, Some(&[(5, 2)]), &mut Vec::new(), &mut |_| {});
+                let _ = read_batches(0, 0, &d, Some(&[(5, 2)]), &mut Vec::new(), &mut |_: Event<'_>| {});
             }
-            let _ = read_batches(0, 0, &data[..i], None, &mut Vec::new(), &mut |_| {});
+            let _ = read_batches(0, 0, &data[..i], None, &mut Vec::new(), &mut |_: Event<'_>| {});
         }
     }
 
@@ -1045,7 +1066,7 @@ mod tests {
         let mut ended: HashSet<i32> = HashSet::new();
         let until = Instant::now() + Duration::from_secs(30);
         while Instant::now() < until {
-            f.poll(Duration::from_millis(50), &mut |e| match e {
+            f.poll(Duration::from_millis(50), &mut |e: Event<'_>| match e {
                 Event::Record { partition, offset, value, .. } => {
                     ended.remove(&partition);
                     let v = String::from_utf8(value.unwrap().to_vec()).unwrap();
@@ -1161,8 +1182,10 @@ mod tests {
         f = tokio::task::spawn_blocking(move || {
             let mut n = 0;
             for _ in 0..5 {
-                f.poll(Duration::from_millis(50), &mut |e| n += usize::from(matches!(e, Event::Record { .. })))
-                    .unwrap();
+                f.poll(Duration::from_millis(50), &mut |e: Event<'_>| {
+                    n += usize::from(matches!(e, Event::Record { .. }))
+                })
+                .unwrap();
             }
             assert_eq!(n, 0);
             assert!(f.last_error().is_some());
