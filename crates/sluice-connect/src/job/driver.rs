@@ -524,7 +524,7 @@ impl Runtime {
                 if let Stage::Shuffle { partitions, .. } = &stage {
                     pipeline.shuffle_to(*partitions);
                 }
-                Engine::One { pipeline, decoder, spare: Vec::new() }
+                Engine::One { pipeline, decoder, records: Vec::new() }
             }
         };
         store.prune().await?;

@@ -26,11 +26,12 @@ pub(crate) struct Merge {
 }
 
 pub(crate) enum Engine {
-    /// `spare`: rows of the last batch, decoded into again by the next (at most one batch's).
+    /// `records`: the records of the last batch, whose fields and rows the next batch's are
+    /// written over (it holds at most one batch's).
     One {
         pipeline: Pipeline,
         decoder: Decoder,
-        spare: Vec<Row>,
+        records: Vec<SourceRecord>,
     },
     Merge(Merge),
 }
@@ -38,10 +39,10 @@ pub(crate) enum Engine {
 impl Engine {
     pub(crate) fn process(&mut self, batch: &RawBatch, now: i64) -> Vec<Output> {
         match self {
-            Engine::One { pipeline, decoder, spare } => {
-                let mut records = Vec::with_capacity(batch.len());
+            Engine::One { pipeline, decoder, records } => {
                 // The pipeline's next offset of the partition of the current run of records.
                 let mut floor: Option<(i32, Option<i64>)> = None;
+                let mut n = 0;
                 for i in 0..batch.len() {
                     let r = batch.record(i);
                     let next = match floor {
@@ -57,25 +58,29 @@ impl Engine {
                     if next.is_some_and(|next| r.offset < next) {
                         continue;
                     }
-                    let mut row = spare.pop().unwrap_or_default();
-                    match decoder.decode_into(batch.value(i), &mut row) {
-                        Ok(()) => records.push(SourceRecord {
-                            partition: r.partition,
-                            offset: r.offset,
-                            timestamp: r.timestamp,
-                            row,
-                        }),
+                    // Written field by field over a record of an earlier batch: one built on the
+                    // stack and moved into the vector was read back right after its fields were
+                    // stored, a store-forwarding stall per record.
+                    if n == records.len() {
+                        records.push(SourceRecord { partition: 0, offset: 0, timestamp: 0, row: Row::default() });
+                    }
+                    let Some(rec) = records.get_mut(n) else { continue };
+                    match decoder.decode_into(batch.value(i), &mut rec.row) {
+                        Ok(()) => {
+                            (rec.partition, rec.offset, rec.timestamp) = (r.partition, r.offset, r.timestamp);
+                            n += 1;
+                        }
                         Err(reason) => {
-                            spare.push(row);
                             let raw = batch.value(i).map(Arc::<[u8]>::from);
                             pipeline.handle_decode_error(r.partition, r.offset, r.timestamp, reason, raw);
                         }
                     }
                 }
-                if !records.is_empty() {
-                    pipeline.process_batch(&records, now);
+                if n > 0 {
+                    pipeline.process_batch(&records[..n], now);
                 }
-                spare.extend(records.into_iter().map(|r| r.row));
+                // At most one batch's kept.
+                records.truncate(batch.len());
             }
             Engine::Merge(m) => {
                 let mut by_part: BTreeMap<i32, Vec<ShuffledIn>> = BTreeMap::new();
