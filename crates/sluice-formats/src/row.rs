@@ -63,7 +63,10 @@ impl Value {
     #[inline]
     pub fn set_str(&mut self, s: &str) {
         match self {
-            Value::Str(old) => {
+            // A heap buffer is kept and reused; an inline one is rebuilt whole, which is cheaper
+            // than compact_str's in-place clear and push (their byte-wise length stores stall
+            // the word-wise reads that follow).
+            Value::Str(old) if old.is_heap_allocated() => {
                 old.clear();
                 old.push_str(s);
             }
