@@ -720,6 +720,9 @@ fn eval(node: &Node, row: &[Value]) -> Value {
         // for an event time such as `timestamp_seconds(ts)`.
         Node::Call { f, args } => match args.as_slice() {
             [] => f.apply(&[]),
+            // A function of a column reads the cell where it is (a copy was read back right
+            // after it was stored, a stall per call).
+            [Node::Col(i)] => f.apply(std::slice::from_ref(row.get(*i).unwrap_or(&Value::Null))),
             [a] => f.apply(&[eval(a, row)]),
             [a, b] => f.apply(&[eval(a, row), eval(b, row)]),
             [a, b, c] => f.apply(&[eval(a, row), eval(b, row), eval(c, row)]),
