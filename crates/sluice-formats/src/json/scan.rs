@@ -38,7 +38,7 @@ pub(super) fn quoted_keys(schema: &RowSchema) -> Vec<Box<[u8]>> {
 /// `keys` (from [`quoted_keys`], or empty) lets the expected next key be recognised by one
 /// comparison instead of being scanned as a string and then compared.
 pub(super) fn object(schema: &RowSchema, keys: &[Box<[u8]>], input: &[u8], values: &mut Vec<Value>) -> bool {
-    let Ok(text) = std::str::from_utf8(input) else { return false };
+    let Ok(text) = simdutf8::basic::from_utf8(input) else { return false };
     let fields = &schema.fields;
     // Each cell is written where it lies (a value built on the stack and then moved into the
     // row cost a store-forwarding stall per cell); cells of keys the record lacks are set to
