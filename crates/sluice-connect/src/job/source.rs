@@ -99,6 +99,12 @@ impl RawBatch {
     fn bytes(&self) -> usize {
         self.data.len()
     }
+
+    /// Whether the batch goes to the runtime now: `max_records` records or
+    /// [`MAX_BATCH_BYTES`] of values.
+    fn is_full(&self, max_records: usize) -> bool {
+        self.len() >= max_records || self.bytes() >= MAX_BATCH_BYTES
+    }
 }
 
 /// The pending batch, replaced by an empty one of its size (rather than growing from nothing).
@@ -768,7 +774,7 @@ impl Handler for Collect<'_, '_> {
         // One response holds up to fetch.max.bytes: the runtime gets it in batches of
         // `max_records` rather than as one (batches of a million records had the allocator map
         // and zero fresh pages for each).
-        if self.pending.len() >= self.reader.config.max_records || self.pending.bytes() >= MAX_BATCH_BYTES {
+        if self.pending.is_full(self.reader.config.max_records) {
             self.reader.ctx.send(SourceEvent::Records(take_batch(self.pending)));
         }
     }
@@ -856,7 +862,7 @@ fn poll_loop(consumer: &BaseConsumer<SourceContext>, shared: &Shared, stop: &Ato
             if records > 0 && started.is_none() {
                 started = Some(Instant::now());
             }
-            full = pending.len() >= config.max_records || pending.bytes() >= MAX_BATCH_BYTES;
+            full = pending.is_full(config.max_records);
         }
         fetched.clear();
         if let Some(code) = fatal {
@@ -933,7 +939,7 @@ fn direct_loop(
                 Collect { reader: &mut reader, pending: &mut pending, positions: &mut positions, records: 0 };
             let result = fetcher.poll(timeout, &mut collect);
             let records = collect.records;
-            (result, records, pending.len() >= config.max_records || pending.bytes() >= MAX_BATCH_BYTES)
+            (result, records, pending.is_full(config.max_records))
         };
         lock(&shared.stable).clone_from(fetcher.stable());
         if let Some(e) = fetcher.last_error() {

@@ -54,45 +54,14 @@ pub(crate) enum Start {
     Latest,
 }
 
-/// What a fetch hands the caller, in offset order per partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Event<'a> {
-    /// A record.
-    Record {
-        /// Partition.
-        partition: i32,
-        /// Offset.
-        offset: i64,
-        /// Timestamp (ms).
-        timestamp: i64,
-        /// The value; `None` for a tombstone.
-        value: Option<&'a [u8]>,
-    },
-    /// The partition has been read to its (last stable) end.
-    End {
-        /// Partition.
-        partition: i32,
-    },
-}
-
-/// What a fetch hands its records and partition ends to. A closure over [`Event`]s is one; the
-/// job's source implements it directly, so that a record's fields reach it in registers (an
-/// `Event` goes through memory, and reading it back stalled once per record).
+/// What a fetch hands its records and partition ends to, in offset order per partition. The
+/// fields come as arguments, so that they reach the job's source in registers (an enum of
+/// events went through memory, and reading it back stalled once per record).
 pub(crate) trait Handler {
     /// A record (`value` `None` for a tombstone).
     fn record(&mut self, partition: i32, offset: i64, timestamp: i64, value: Option<&[u8]>);
     /// The partition has been read to its (last stable) end.
     fn end(&mut self, partition: i32);
-}
-
-impl<F: FnMut(Event<'_>)> Handler for F {
-    fn record(&mut self, partition: i32, offset: i64, timestamp: i64, value: Option<&[u8]>) {
-        self(Event::Record { partition, offset, timestamp, value });
-    }
-
-    fn end(&mut self, partition: i32) {
-        self(Event::End { partition });
-    }
 }
 
 /// Why the fetcher cannot go on.
@@ -378,7 +347,7 @@ struct Part {
     generation: u64,
     start: Start,
     leader: Option<i32>,
-    /// The end at which an [`Event::End`] was last given.
+    /// The end at which [`Handler::end`] was last called.
     end_told: Option<i64>,
     /// Not fetched before this (after an error).
     not_before: Option<Instant>,
@@ -906,6 +875,37 @@ fn error_name(code: i16) -> String {
 mod tests {
     use super::*;
     use sluice_wire::batch::{attributes, build, build_marker};
+
+    /// A fetch's calls as values, for tests that hand a closure.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Event<'a> {
+        /// A record.
+        Record {
+            /// Partition.
+            partition: i32,
+            /// Offset.
+            offset: i64,
+            /// Timestamp (ms).
+            timestamp: i64,
+            /// The value; `None` for a tombstone.
+            value: Option<&'a [u8]>,
+        },
+        /// The partition has been read to its (last stable) end.
+        End {
+            /// Partition.
+            partition: i32,
+        },
+    }
+
+    impl<F: FnMut(Event<'_>)> Handler for F {
+        fn record(&mut self, partition: i32, offset: i64, timestamp: i64, value: Option<&[u8]>) {
+            self(Event::Record { partition, offset, timestamp, value });
+        }
+
+        fn end(&mut self, partition: i32) {
+            self(Event::End { partition });
+        }
+    }
 
     fn collect(data: &[u8], from: i64, aborted: Option<&[(i64, i64)]>) -> (Vec<(i64, Vec<u8>)>, i64) {
         let mut got = Vec::new();

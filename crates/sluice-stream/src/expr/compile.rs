@@ -81,10 +81,7 @@ impl Compiled {
     /// Evaluates, borrowing the cell when the expression is a bare column.
     #[inline]
     pub fn eval_cow<'a>(&self, values: &'a [Value]) -> Cow<'a, Value> {
-        match self.node {
-            Node::Col(i) => Cow::Borrowed(values.get(i).unwrap_or(&Value::Null)),
-            _ => Cow::Owned(eval(&self.node, values)),
-        }
+        eval_cow(&self.node, values)
     }
 
     /// Evaluates a predicate: true only when the result is `TRUE` (not `FALSE`, not `NULL`).
@@ -611,6 +608,15 @@ fn compare(mode: CmpMode, a: &Value, b: &Value) -> Option<Ordering> {
     })
 }
 
+/// [`eval`], borrowing the cell when the node is a bare column.
+#[inline]
+fn eval_cow<'a>(node: &Node, row: &'a [Value]) -> Cow<'a, Value> {
+    match node {
+        Node::Col(i) => Cow::Borrowed(row.get(*i).unwrap_or(&Value::Null)),
+        _ => Cow::Owned(eval(node, row)),
+    }
+}
+
 fn eval(node: &Node, row: &[Value]) -> Value {
     match node {
         Node::Col(i) => row.get(*i).cloned().unwrap_or(Value::Null),
@@ -720,10 +726,9 @@ fn eval(node: &Node, row: &[Value]) -> Value {
         // for an event time such as `timestamp_seconds(ts)`.
         Node::Call { f, args } => match args.as_slice() {
             [] => f.apply(&[]),
-            // A function of a column reads the cell where it is (a copy was read back right
-            // after it was stored, a stall per call).
-            [Node::Col(i)] => f.apply(std::slice::from_ref(row.get(*i).unwrap_or(&Value::Null))),
-            [a] => f.apply(&[eval(a, row)]),
+            // The argument borrowed when it is a column (a copy was read back right after it
+            // was stored, a stall per call).
+            [a] => f.apply(std::slice::from_ref(eval_cow(a, row).as_ref())),
             [a, b] => f.apply(&[eval(a, row), eval(b, row)]),
             [a, b, c] => f.apply(&[eval(a, row), eval(b, row), eval(c, row)]),
             _ => f.apply(&args.iter().map(|a| eval(a, row)).collect::<Vec<_>>()),
