@@ -120,6 +120,8 @@ impl std::fmt::Debug for TxnProducer {
 }
 
 const TXN_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a new transactional producer waits for a broker before init_transactions.
+const BROKER_UP_WAIT: Duration = Duration::from_secs(10);
 
 fn kafka_err(what: &str, e: &KafkaError) -> JobError {
     let fenced = matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced));
@@ -174,10 +176,17 @@ impl TxnProducer {
         let server = Server::start(producer.clone())
             .map_err(|e| JobError::internal(format!("cannot start the producer's event thread: {e}")))?;
         let p = producer.clone();
-        tokio::task::spawn_blocking(move || p.init_transactions(TXN_CALL_TIMEOUT))
-            .await
-            .map_err(|e| JobError::internal(format!("the producer task failed: {e}")))?
-            .map_err(|e| kafka_err(&format!("initializing transactions of {transactional_id}"), &e))?;
+        tokio::task::spawn_blocking(move || {
+            // A broker connected first: librdkafka looks for the transaction coordinator the
+            // moment init_transactions starts, and with no broker up yet it tries again only
+            // after 500 ms. The metadata request returns once a broker is up; if none comes,
+            // init_transactions reports it.
+            let _ = p.client().fetch_metadata(None, BROKER_UP_WAIT);
+            p.init_transactions(TXN_CALL_TIMEOUT)
+        })
+        .await
+        .map_err(|e| JobError::internal(format!("the producer task failed: {e}")))?
+        .map_err(|e| kafka_err(&format!("initializing transactions of {transactional_id}"), &e))?;
         Ok(TxnProducer {
             producer,
             _server: server,
