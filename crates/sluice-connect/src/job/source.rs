@@ -614,11 +614,23 @@ impl KafkaSource {
         if let Some(t) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
-        // The last reference goes on a blocking thread: dropping a consumer closes it, which
-        // polls and may run callbacks.
+        // Closed on a blocking thread: the close polls and may run callbacks.
         let consumer = self.consumer.clone();
         drop(self);
-        let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+        let _ = tokio::task::spawn_blocking(move || close(&consumer)).await;
+    }
+}
+
+/// Leaves the group and closes the consumer. rdkafka's `Drop` does the same but waits for the
+/// close in polls of 100 ms, and the close often ends without an event to end the poll early:
+/// up to 100 ms longer at every stop. Here the polls are short, and bounded in all; `Drop`
+/// then finds the consumer closed.
+fn close(consumer: &BaseConsumer<SourceContext>) {
+    if consumer.close_queue().is_ok() {
+        let deadline = Instant::now() + CLOSE_TIMEOUT;
+        while !consumer.closed() && Instant::now() < deadline {
+            consumer.poll(CLOSE_POLL);
+        }
     }
 }
 
@@ -673,6 +685,15 @@ const READ_BATCH: usize = 1024;
 /// How often the assigned partitions are forwarded to the fetch queue again while records flow
 /// (librdkafka drops a forward when it stops fetching a partition; see [`FetchQueue`]).
 const REFORWARD_EVERY: Duration = Duration::from_millis(100);
+/// The longest the source thread waits for records (or, with no partitions, for the group)
+/// before it looks at the stop flag again.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// The same wait once every partition has been read to its end.
+const CAUGHT_UP_WAIT: Duration = Duration::from_millis(20);
+/// The longest a stopping source waits for its consumer to leave the group.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The consumer's close is polled in steps of this.
+const CLOSE_POLL: Duration = Duration::from_millis(2);
 /// Most bytes of values in one batch handed to the runtime.
 const MAX_BATCH_BYTES: usize = 16 << 20;
 
@@ -899,9 +920,13 @@ fn direct_loop(
     'poll: while !stop.load(Ordering::Relaxed) {
         // Up to 8 events; records librdkafka fetched before its partitions were paused are
         // discarded without counting (a rebalance queued behind them must not wait).
+        // With no partitions, the wait is for the group: librdkafka returns from this poll as
+        // soon as an assignment's callback has run.
+        let idle = fetcher.is_idle();
         let (mut events, mut discarded) = (0, 0);
         while events < 8 && discarded < 100_000 {
-            match consumer.poll(Duration::ZERO) {
+            let wait = if idle && events == 0 && discarded == 0 { IDLE_WAIT } else { Duration::ZERO };
+            match consumer.poll(wait) {
                 None => break,
                 Some(Ok(_) | Err(KafkaError::PartitionEOF(_))) => {
                     discarded += 1;
@@ -930,7 +955,11 @@ fn direct_loop(
             started = None;
         }
         let timeout = match started {
-            None => Duration::from_millis(100),
+            None if idle => Duration::ZERO,
+            // Caught up, the job may be about to stop (`--available-now`): it waits for this
+            // thread, which sees the stop flag only between fetch waits.
+            None if reader.caught_up_sent => CAUGHT_UP_WAIT,
+            None => IDLE_WAIT,
             Some(s) => config.linger.saturating_sub(s.elapsed()),
         };
         let (result, records, full) = {

@@ -422,6 +422,11 @@ impl Fetcher {
         }
     }
 
+    /// Whether no partition is assigned (a poll would only sleep).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.parts.is_empty()
+    }
+
     /// The last error met (connection, metadata, broker error), if any.
     pub(crate) fn last_error(&self) -> Option<&str> {
         self.last_error.as_deref()
