@@ -955,6 +955,7 @@ fn direct_loop(
             started = None;
         }
         let timeout = match started {
+            // No partitions: the wait was in the consumer's poll above.
             None if idle => Duration::ZERO,
             // Caught up, the job may be about to stop (`--available-now`): it waits for this
             // thread, which sees the stop flag only between fetch waits.

@@ -68,10 +68,8 @@ impl ClientSettings {
     /// connect to the brokers as soon as they are created ([`EAGER_CONNECTIONS`]).
     pub fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
-        let (key, value) = EAGER_CONNECTIONS;
-        if self.get(key).is_none() {
-            c.set(key, value);
-        }
+        // First, so that a setting of the user's replaces it.
+        c.set(EAGER_CONNECTIONS.0, EAGER_CONNECTIONS.1);
         for (k, v) in &self.entries {
             c.set(k, v);
         }
