@@ -42,6 +42,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def new_cluster_id() -> str:
+    """A random Kafka cluster id: 22 characters of URL-safe base64 of a UUID.
+
+    One that starts with '-' is drawn again, as Kafka's own Uuid.randomUuid() does: kafka-storage's
+    argument parser would take `-t -xyz...` for an option and fail (1 start in 64).
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 def wait_for_port(host: str, port: int, deadline: float) -> bool:
     while time.monotonic() < deadline:
         try:
@@ -160,7 +172,7 @@ class KafkaServer(_Server):
                 ]
             )
         )
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         fmt = subprocess.run(
             [str(BIN_DIR / "kafka-storage"), "format", "-t", cluster_id, "-c", str(props)],
             env=dict(env, KAFKA_HEAP_OPTS="-Xmx256m"),

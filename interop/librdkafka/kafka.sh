@@ -120,7 +120,11 @@ group.initial.rebalance.delay.ms=0
 delete.topic.enable=true
 $acl
 EOF
-    cid="$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+    # an id that starts with '-' would be read by kafka-storage as an option (Kafka's own
+    # Uuid.randomUuid() never makes one), so draw again until it does not
+    cid="$(python3 -c 'import base64,uuid
+while (c := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"): pass
+print(c)')"
     (java_run -Xmx256m WARN kafka.tools.StorageTool format -t "$cid" -c "$run/server.properties") > "$run/format.log" 2>&1 \
       || { cat "$run/format.log" >&2; exit 1; }
     # shellcheck disable=SC2086

@@ -645,10 +645,17 @@ fn storage_error(e: StateError) -> ApiError {
 }
 
 fn new_cluster_id() -> String {
-    // Kafka cluster ids are 22-character URL-safe base64 of a UUID.
+    // Kafka cluster ids are 22-character URL-safe base64 of a UUID. Like Kafka's
+    // Uuid.randomUuid(), draw again when the id would start with '-': command-line tools
+    // (kafka-storage format -t ID, kcat) would read it as an option.
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bits = Uuid::new_v4().as_u128();
-    (0..22).map(|i| ALPHABET[((bits >> (i * 6)) & 63) as usize] as char).collect()
+    loop {
+        let bits = Uuid::new_v4().as_u128();
+        let id: String = (0..22).map(|i| ALPHABET[((bits >> (i * 6)) & 63) as usize] as char).collect();
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 fn load_topic(
@@ -703,6 +710,18 @@ mod tests {
 
     fn data(log: &mut PartitionLog, pid: i64, seq: i32) -> i64 {
         append(log, build(0, &[(None, Some(b"v"), 1)], (pid, 0, seq), attributes::TRANSACTIONAL))
+    }
+
+    #[test]
+    fn cluster_ids_are_kafka_shaped_and_never_start_with_a_dash() {
+        // One random id in 64 would start with '-' if it were not drawn again; 5,000 draws
+        // without the redraw would all miss it with probability (63/64)^5000, about 1e-34.
+        for _ in 0..5_000 {
+            let id = new_cluster_id();
+            assert_eq!(id.len(), 22, "{id}");
+            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{id}");
+            assert!(!id.starts_with('-'), "{id} would be read as an option by kafka-storage");
+        }
     }
 
     #[test]
