@@ -2,6 +2,7 @@
 //! first, so a missing broker is one line instead of librdkafka retrying in the background.
 
 use crate::kafka_opts::KafkaConn;
+use crate::output::errln;
 use anyhow::Context;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::metadata::Metadata;
@@ -17,7 +18,7 @@ pub(crate) const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Says so on stderr when `--wait-for-broker` makes the first contact patient.
 pub(crate) fn announce_wait(conn: &KafkaConn) {
     if conn.patient {
-        eprintln!("waiting up to {} for a broker at {}", crate::duration::show(conn.wait), conn.describe());
+        errln!("waiting up to {} for a broker at {}", crate::duration::show(conn.wait), conn.describe());
     }
 }
 
@@ -95,7 +96,7 @@ pub(crate) fn interrupt_on_signal() -> Arc<Interrupt> {
             }
             // Records still on their way are delivered first; with no broker answering that
             // lasts until librdkafka's message.timeout.ms (5 minutes unless set with -X).
-            eprintln!("stopping: waiting for the records in flight to be delivered (Ctrl-C again to drop them)");
+            errln!("stopping: waiting for the records in flight to be delivered (Ctrl-C again to drop them)");
         }
     });
     interrupt

@@ -21,6 +21,7 @@ mod kafka_opts;
 mod output;
 
 use clap::Parser;
+use output::errln;
 use std::process::ExitCode;
 
 /// Parses the command line, runs the command, reports errors in one line.
@@ -30,7 +31,7 @@ pub fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -43,7 +44,7 @@ pub fn main() -> ExitCode {
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::FAILURE
         }
         // The panic hook has printed the message; 101 is what an unwinding Rust program exits with.
@@ -62,6 +63,13 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    // Without log_internal_errors(false), a log line that cannot be written (stderr closed)
+    // makes tracing `eprintln!` about it, which panics; in a callback that panic left
+    // librdkafka's consumer close waiting for good.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .log_internal_errors(false)
+        .try_init();
 }

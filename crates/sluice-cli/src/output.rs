@@ -38,6 +38,21 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
+/// `eprintln!` that does not panic when stderr is gone (`sluice run ... 2>&1 | tee log` after
+/// `tee` ended): the message is lost, the command goes on (a stop under way must still finish
+/// and write its checkpoint).
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::output::write_err_line(format_args!($($arg)*)) };
+}
+pub(crate) use errln;
+
+/// Writes one line to stderr, ignoring errors; see [`errln`].
+pub(crate) fn write_err_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
+
 /// Writes one line to stdout; see [`outln`].
 pub(crate) fn write_line(args: std::fmt::Arguments<'_>) {
     if let Err(e) = try_write_line(args) {
@@ -57,7 +72,7 @@ pub(crate) fn exit_on_write_error(e: &std::io::Error) -> ! {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(0);
     }
-    eprintln!("error: cannot write to stdout: {e}");
+    errln!("error: cannot write to stdout: {e}");
     std::process::exit(1);
 }
 

@@ -14,6 +14,7 @@
 use crate::clients::{admin, ensure_topic};
 use crate::duration;
 use crate::kafka_opts::{ConnectArgs, Environment, KafkaConn};
+use crate::output::errln;
 use anyhow::{Context, bail};
 use clap::Args;
 use sluice_connect::job::{Job, JobConfig, JobSummary};
@@ -278,7 +279,7 @@ async fn run_pipelines(
     // A job that fails before the stop ends the demo with its error.
     let mut failed: Option<anyhow::Error> = None;
     tokio::select! {
-        _ = super::shutdown_signal() => eprintln!("stopping: final results and checkpoints (Ctrl-C again to quit at once)"),
+        _ = super::shutdown_signal() => errln!("stopping: final results and checkpoints (Ctrl-C again to quit at once)"),
         _ = timer => {}
         e = first_failure(&jobs) => failed = Some(e),
     }

@@ -1,5 +1,6 @@
 //! `sluice generate`: the seeds' CSV files (seed 002's transactions, seed 004's campaigns).
 
+use crate::output::errln;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use sluice_connect::civil::{format_date, now_ms, parse_date};
@@ -100,7 +101,7 @@ pub(crate) async fn run(args: GenerateArgs) -> anyhow::Result<()> {
             let rows = transactions::generate(&transactions::TransactionsSpec { rows: a.rows, seed, as_of_days });
             let schema = transactions::schema();
             write(&a.output, &schema, &rows)?;
-            eprintln!(
+            errln!(
                 "wrote {} rows × {} columns to {} (transactions up to {}, seed {seed}{note})",
                 rows.len(),
                 schema.len(),
@@ -113,7 +114,7 @@ pub(crate) async fn run(args: GenerateArgs) -> anyhow::Result<()> {
             let rows = campaigns::generate(seed);
             let schema = campaigns::schema();
             write(&a.output, &schema, &rows)?;
-            eprintln!(
+            errln!(
                 "wrote {} rows × {} columns to {} (seed {seed}{note})",
                 rows.len(),
                 schema.len(),

@@ -11,7 +11,7 @@ mod lines;
 use crate::clients::{Ensured, admin, check_sink, ensure_topic, interrupt_on_signal};
 use crate::duration;
 use crate::kafka_opts::{ConnectArgs, Environment, KafkaConn, env_seconds};
-use crate::output::outln;
+use crate::output::{errln, outln};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -381,15 +381,15 @@ pub(crate) async fn run(args: ProduceArgs) -> anyhow::Result<()> {
 
 /// Prints where records go and the producer settings (stderr).
 pub(crate) fn print_banner(what: &str, topic: &str, conn: &KafkaConn, settings: &ClientSettings, lines: &[String]) {
-    eprintln!("sluice produce {what} → topic {topic} at {}", conn.describe());
+    errln!("sluice produce {what} → topic {topic} at {}", conn.describe());
     for l in lines {
-        eprintln!("  {l}");
+        errln!("  {l}");
     }
-    eprintln!("  producer settings (seed defaults; -X key=value overrides):");
+    errln!("  producer settings (seed defaults; -X key=value overrides):");
     let width = settings.entries().iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in settings.entries().iter().filter(|(k, _)| k != "bootstrap.servers") {
         let mark = if conn.overrides.iter().any(|(o, _)| o == k) { "   (-X)" } else { "" };
-        eprintln!("    {k:width$}  {v}{mark}");
+        errln!("    {k:width$}  {v}{mark}");
     }
 }
 

@@ -8,6 +8,7 @@
 
 use crate::duration;
 use crate::kafka_opts::{ConnectArgs, Environment, KafkaConn};
+use crate::output::errln;
 use anyhow::{Context, bail};
 use clap::Args;
 use sluice_connect::job::{EndOfInput, Job, JobConfig, JobStatus};
@@ -111,7 +112,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let env = Environment::load()?;
     let mut config = resolve(&args, &env)?;
     let plan = &config.job.plan;
-    eprintln!(
+    errln!(
         "sluice run {} → job {} reading topic {} (group {}) at {}",
         config.job.job_file,
         plan.name,
@@ -121,7 +122,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     );
     if config.job.runs_in_stages() {
         let base = config.job.checkpoint_base();
-        eprintln!(
+        errln!(
             "  scaled out: aggregates merged through topic {}-repartition; checkpoints under {base} \
              (shuffle/instance-{n}, merge/instance-{n}, merge/partition-*) every {} ms",
             plan.name,
@@ -129,7 +130,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             n = config.job.instance
         );
     } else {
-        eprintln!("  checkpoints in {} every {} ms", config.job.checkpoint_location(), plan.checkpoint.interval_ms);
+        errln!("  checkpoints in {} every {} ms", config.job.checkpoint_location(), plan.checkpoint.interval_ms);
     }
     let tty = std::io::stderr().is_terminal() && !args.quiet;
     let line = Arc::new(StatusLine::default());
@@ -149,7 +150,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         };
         tokio::select! {
             _ = super::shutdown_signal() => {
-                eprintln!("stopping: writing the final checkpoint (Ctrl-C again to quit at once)");
+                errln!("stopping: writing the final checkpoint (Ctrl-C again to quit at once)");
                 tokio::spawn(async {
                     super::shutdown_signal().await;
                     std::process::exit(130);
@@ -164,7 +165,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         line.clear();
     }
     let summary = result.context("the job stopped")?;
-    eprintln!(
+    errln!(
         "stopped: {} records read in all, {} result rows and {} dead letters written by this run; last checkpoint {}",
         summary.records_in,
         summary.rows_out,

@@ -616,20 +616,38 @@ impl KafkaSource {
         }
         // Closed on a blocking thread: the close polls and may run callbacks.
         let consumer = self.consumer.clone();
+        let topic = self.config.topic.clone();
         drop(self);
-        let _ = tokio::task::spawn_blocking(move || close(&consumer)).await;
+        let _ = tokio::task::spawn_blocking(move || close(consumer, &topic)).await;
     }
 }
 
 /// Leaves the group and closes the consumer. rdkafka's `Drop` does the same but waits for the
 /// close in polls of 100 ms, and the close often ends without an event to end the poll early:
 /// up to 100 ms longer at every stop. Here the polls are short, and bounded in all; `Drop`
-/// then finds the consumer closed.
-fn close(consumer: &BaseConsumer<SourceContext>) {
+/// then finds the consumer closed. One that has not closed by [`CLOSE_TIMEOUT`], or whose
+/// callback panicked, is left undropped (its memory and connections go with the process):
+/// rdkafka's `Drop` would poll for its close without end, and the job could never stop.
+fn close(consumer: Arc<BaseConsumer<SourceContext>>, topic: &str) {
     if consumer.close_queue().is_ok() {
         let deadline = Instant::now() + CLOSE_TIMEOUT;
         while !consumer.closed() && Instant::now() < deadline {
-            consumer.poll(CLOSE_POLL);
+            // A panic in a callback (a bug) must not unwind into `Drop`'s endless wait either.
+            let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                consumer.poll(CLOSE_POLL);
+            }));
+            if polled.is_err() {
+                break;
+            }
+        }
+        if !consumer.closed() {
+            tracing::warn!(
+                topic,
+                "the consumer's close did not finish (within {} s, or a callback failed); its group \
+                 drops it after the session timeout",
+                CLOSE_TIMEOUT.as_secs()
+            );
+            std::mem::forget(consumer);
         }
     }
 }

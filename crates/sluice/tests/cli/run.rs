@@ -251,3 +251,66 @@ fn processes_in(dir: &Path) -> Vec<u32> {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_whose_stderr_goes_away_still_stops_on_ctrl_c_with_its_checkpoint() {
+    // `sluice run JOB 2>&1 | tee log`, and tee ends: stderr is a closed pipe when Ctrl-C comes.
+    // The stop must still write the final checkpoint, leave the group and exit 0. It used to
+    // hang for good: a log line that could not be written made tracing panic inside the
+    // consumer's rebalance callback, so librdkafka's close waited for an unassign that never
+    // came.
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let broker = TestBroker::start().await;
+    let b = broker.bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    sluice(dir.path(), &["produce", "people", "-b", &b, "--rate", "0", "--seed", "11"]).await.ok();
+    let job = repo().join("jobs/people.toml");
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", job.to_str().unwrap(), "-b", &b, "--quiet"])
+        .current_dir(dir.path())
+        .env_remove("KAFKA_SERVER")
+        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = super::Running(child);
+    let stderr = child.0.stderr.take().unwrap();
+    let pid = child.0.id().to_string();
+    let checkpoints = dir.path().join("checkpoints/people");
+    let status = tokio::task::spawn_blocking(move || {
+        // Wait until the job has its partitions, then close the pipe (drop its reader).
+        let mut seen = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("partitions assigned") {
+                break;
+            }
+        }
+        assert!(seen.contains("partitions assigned"), "the job ended before it had partitions:\n{seen}");
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(s) = child.0.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "sluice run did not stop within 60 s of Ctrl-C with its stderr closed");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status:?}");
+    let committed: Vec<_> = std::fs::read_dir(&checkpoints)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".committed"))
+        .collect();
+    assert!(!committed.is_empty(), "no committed checkpoint in {}", checkpoints.display());
+}
