@@ -8,7 +8,7 @@ use super::{consume_json, published_json_lines as lines, sluice, sluice_with};
 use sluice_broker::BrokerConfig;
 use sluice_testkit::TestBroker;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const CHUNKS: usize = 20;
@@ -96,18 +96,9 @@ async fn kill_9_twenty_times_then_finish_equals_one_uninterrupted_run() {
     eprintln!("kill points seed {seed}");
     let mut rng = seed;
     let started = Instant::now();
-    let exe = env!("CARGO_BIN_EXE_sluice");
     for round in 0..CHUNKS {
         produce(round).await;
-        let mut child = Command::new(exe)
-            .args(["run", "killed.toml", "-b", &b, "--quiet"])
-            .current_dir(dir.path())
-            .env_remove("KAFKA_SERVER")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = super::run_command(dir.path(), &b, "killed.toml").stderr(Stdio::piped()).spawn().unwrap();
         let wait = Duration::from_millis(300 + next(&mut rng) % 2200);
         tokio::time::sleep(wait).await;
         // Our own child, by its PID: SIGKILL, no chance to clean up.

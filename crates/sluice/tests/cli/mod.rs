@@ -18,22 +18,24 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `sluice run JOB_FILE -b B --quiet` in `dir`, with no broker from the environment, stdin and
+/// stdout null; the caller sets stderr and spawns it.
+pub(crate) fn run_command(dir: &Path, b: &str, job_file: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.args(["run", job_file, "-b", b, "--quiet"])
+        .current_dir(dir)
+        .env_remove("KAFKA_SERVER")
+        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    cmd
+}
+
 /// `sluice run JOB_FILE -b B --quiet EXTRA..` in `dir`, in the background, its log (info level)
 /// written to `dir/LOG`.
 pub(crate) fn spawn_run(dir: &Path, b: &str, job_file: &str, extra: &[&str], log: &str) -> Child {
     let log = std::fs::File::create(dir.join(log)).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", job_file, "-b", b, "--quiet"])
-        .args(extra)
-        .current_dir(dir)
-        .env_remove("KAFKA_SERVER")
-        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    run_command(dir, b, job_file).args(extra).env("RUST_LOG", "info").stderr(log).spawn().unwrap()
 }
 
 /// A `sluice run` child, killed (by its PID) when the test ends, passing or not.

@@ -267,16 +267,7 @@ async fn run_whose_stderr_goes_away_still_stops_on_ctrl_c_with_its_checkpoint() 
     let dir = tempfile::tempdir().unwrap();
     sluice(dir.path(), &["produce", "people", "-b", &b, "--rate", "0", "--seed", "11"]).await.ok();
     let job = repo().join("jobs/people.toml");
-    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", job.to_str().unwrap(), "-b", &b, "--quiet"])
-        .current_dir(dir.path())
-        .env_remove("KAFKA_SERVER")
-        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = super::run_command(dir.path(), &b, job.to_str().unwrap()).stderr(Stdio::piped()).spawn().unwrap();
     let mut child = super::Running(child);
     let stderr = child.0.stderr.take().unwrap();
     let pid = child.0.id().to_string();
