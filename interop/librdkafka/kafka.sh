@@ -120,11 +120,8 @@ group.initial.rebalance.delay.ms=0
 delete.topic.enable=true
 $acl
 EOF
-    # an id that starts with '-' would be read by kafka-storage as an option (Kafka's own
-    # Uuid.randomUuid() never makes one), so draw again until it does not
-    cid="$(python3 -c 'import base64,uuid
-while (c := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"): pass
-print(c)')"
+    # the interop harness's id: never one starting with '-', which kafka-storage reads as an option
+    cid="$(PYTHONPATH="$here/.." python3 -c 'import kafka_server; print(kafka_server.new_cluster_id())')"
     (java_run -Xmx256m WARN kafka.tools.StorageTool format -t "$cid" -c "$run/server.properties") > "$run/format.log" 2>&1 \
       || { cat "$run/format.log" >&2; exit 1; }
     # shellcheck disable=SC2086

@@ -616,9 +616,8 @@ impl KafkaSource {
         }
         // Closed on a blocking thread: the close polls and may run callbacks.
         let consumer = self.consumer.clone();
-        let topic = self.config.topic.clone();
         drop(self);
-        let _ = tokio::task::spawn_blocking(move || close(consumer, &topic)).await;
+        let _ = tokio::task::spawn_blocking(move || close(consumer)).await;
     }
 }
 
@@ -628,7 +627,7 @@ impl KafkaSource {
 /// then finds the consumer closed. One that has not closed by [`CLOSE_TIMEOUT`], or whose
 /// callback panicked, is left undropped (its memory and connections go with the process):
 /// rdkafka's `Drop` would poll for its close without end, and the job could never stop.
-fn close(consumer: Arc<BaseConsumer<SourceContext>>, topic: &str) {
+fn close(consumer: Arc<BaseConsumer<SourceContext>>) {
     if consumer.close_queue().is_ok() {
         let deadline = Instant::now() + CLOSE_TIMEOUT;
         while !consumer.closed() && Instant::now() < deadline {
@@ -642,7 +641,7 @@ fn close(consumer: Arc<BaseConsumer<SourceContext>>, topic: &str) {
         }
         if !consumer.closed() {
             tracing::warn!(
-                topic,
+                topic = %consumer.context().topic,
                 "the consumer's close did not finish (within {} s, or a callback failed); its group \
                  drops it after the session timeout",
                 CLOSE_TIMEOUT.as_secs()
