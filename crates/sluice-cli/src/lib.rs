@@ -22,6 +22,7 @@ mod output;
 
 use clap::Parser;
 use output::errln;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// Parses the command line, runs the command, reports errors in one line.
@@ -70,6 +71,28 @@ fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(log_colours(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR")))
         .log_internal_errors(false)
         .try_init();
+}
+
+/// Whether log lines are coloured: only on a terminal (a log redirected to a file or a pipe
+/// gets no escape codes), and never when `NO_COLOR` is set to anything but the empty string
+/// (no-color.org).
+fn log_colours(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_colours;
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        assert!(log_colours(true, None));
+        assert!(log_colours(true, Some("".into())), "an empty NO_COLOR does not count (no-color.org)");
+        assert!(!log_colours(true, Some("1".into())));
+        assert!(!log_colours(false, None), "a file or a pipe gets no escape codes");
+        assert!(!log_colours(false, Some("1".into())));
+    }
 }

@@ -70,3 +70,41 @@ fn broker_serves_its_schema_registry_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn log_lines_written_to_a_pipe_carry_no_colour_codes() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["broker", "--memory", "--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0"])
+        .env("SLUICE_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sluice broker");
+    // The registry creates its `_schemas` topic at start-up and logs it.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let line = loop {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) if line.contains("created topic") => break line,
+            Ok(line) => seen.push(line),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no `created topic` log line within 20 s ({e}); stderr so far: {seen:?}");
+            }
+        }
+    };
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let _ = child.wait();
+    assert!(!line.contains('\x1b'), "escape codes in a log line sent to a pipe: {line:?}");
+    assert!(line.contains(r#"INFO created topic topic="_schemas""#), "{line:?}");
+}
