@@ -363,11 +363,7 @@ impl Runtime {
         tokio::task::spawn_blocking(move || crate::kafka::probe_broker(&settings, wait, patient))
             .await
             .map_err(|e| JobError::internal(format!("the broker check failed: {e}")))?
-            .map_err(|e| JobError::Kafka {
-                what: format!("job {} ({file})", plan.name),
-                message: e.to_string(),
-                fix: "start a broker (`sluice broker`) or pass --bootstrap-servers / KAFKA_SERVER".into(),
-            })?;
+            .map_err(|error| JobError::NoBroker { what: format!("job {} ({file})", plan.name), error })?;
 
         let decoder = Decoder::build(
             &plan.source.format,

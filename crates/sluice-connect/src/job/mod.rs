@@ -84,6 +84,14 @@ pub enum JobError {
         /// How to fix it.
         fix: String,
     },
+    /// No broker answered the start-up check (the error names the address and the fix).
+    #[error("{what}: {error}")]
+    NoBroker {
+        /// The job.
+        what: String,
+        /// What the check met.
+        error: crate::kafka::ProbeError,
+    },
     /// The schema registry.
     #[error("schema registry {url}: {message}; {fix}")]
     Registry {

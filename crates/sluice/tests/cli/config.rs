@@ -23,6 +23,18 @@ async fn no_broker_is_one_line_naming_the_address() {
         assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
         assert!(run.elapsed < Duration::from_secs(4), "{args:?} took {:?}", run.elapsed);
     }
+    // A job says it once too, after the lines naming the job.
+    let job = concat!(env!("CARGO_MANIFEST_DIR"), "/../../jobs/user-events.toml");
+    let run = sluice(dir.path(), &["run", job, "-b", &addr]).await.failed();
+    let last = run.stderr.trim_end().lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        format!("error: the job stopped: job user-events ({job}): {}", expected.trim_start_matches("error: ")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.matches("sluice broker").count(), 1, "the fix is said once: {}", run.stderr);
+    assert!(run.elapsed < Duration::from_secs(4), "run took {:?}", run.elapsed);
     // The default address when nothing is configured.
     let run = sluice_with(dir.path(), &["topics", "list"], &[], None).await.failed();
     assert!(run.stderr.starts_with("error: no broker answered at 127.0.0.1:9092 ("), "{}", run.stderr);
