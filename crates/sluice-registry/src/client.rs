@@ -23,6 +23,16 @@ use sluice_wire::confluent::{ConfluentError, decode_protobuf};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// The innermost cause of an HTTP client error ("Connection refused (os error 111)"): reqwest's
+/// own text, "error sending request for url (...)", names the URL but not what went wrong.
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(inner) = last.source() {
+        last = inner;
+    }
+    last.to_string()
+}
+
 /// What can go wrong talking to a registry.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -163,7 +173,8 @@ impl RegistryClient {
         if let Some(b) = body {
             req = req.header("content-type", "application/vnd.schemaregistry.v1+json").body(b.to_string());
         }
-        let resp = req.send().await.map_err(|e| ClientError::Unreachable { url: url.clone(), cause: e.to_string() })?;
+        let resp =
+            req.send().await.map_err(|e| ClientError::Unreachable { url: url.clone(), cause: root_cause(&e) })?;
         let status = resp.status().as_u16();
         let text = resp.text().await.map_err(|e| ClientError::Body { url: url.clone(), why: e.to_string() })?;
         let v: J = serde_json::from_str(&text)
@@ -369,7 +380,17 @@ fn depends_on(f: &FileDescriptor, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::encode_subject;
+    use super::{ClientError, RegistryClient, encode_subject};
+
+    #[tokio::test]
+    async fn an_unreachable_registry_is_named_with_the_cause() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}");
+        let err = RegistryClient::new(&url).schema(1).await.unwrap_err();
+        assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains(&format!("at {url}/schemas/ids/1 (Connection refused")), "{text}");
+    }
 
     #[test]
     fn subjects_are_path_encoded() {

@@ -31,6 +31,10 @@ pub struct RunArgs {
     /// SCHEMA_REGISTRY_URL from the environment or ./.env, else http://127.0.0.1:8081.
     #[arg(long, value_name = "URL")]
     pub schema_registry: Option<String>,
+    /// How long a `kind = "registry"` source waits at start for its topic's schema to be
+    /// registered (and for the registry to answer), e.g. 2m [default: 30s].
+    #[arg(long, value_name = "DURATION")]
+    pub wait_for_schema: Option<String>,
     /// Stop after this long (e.g. 60s, 5m), with a final checkpoint.
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,
@@ -75,6 +79,7 @@ pub(crate) fn resolve(args: &RunArgs, env: &Environment) -> anyhow::Result<RunCo
     }
     let plan = sluice_stream::jobfile::load(&args.job).map_err(|e| anyhow::anyhow!("{e}"))?;
     let duration = args.duration.as_deref().map(|d| duration::parse("--duration", d)).transpose()?;
+    let schema_wait = args.wait_for_schema.as_deref().map(|d| duration::parse("--wait-for-schema", d)).transpose()?;
     if duration.is_some_and(|d| d.is_zero()) {
         bail!("--duration 0 would stop the job before it starts; give e.g. --duration 60s");
     }
@@ -95,6 +100,9 @@ pub(crate) fn resolve(args: &RunArgs, env: &Environment) -> anyhow::Result<RunCo
     let mut job = JobConfig::new(plan, &shown, &conn.bootstrap);
     job.kafka = conn.client_settings();
     job.registry_url = registry;
+    if let Some(w) = schema_wait {
+        job.schema_wait = w;
+    }
     job.instance = args.instance_id.unwrap_or(0);
     job.scale_out = args.instance_id.is_some();
     job.base_dir = args.base_dir.clone();
@@ -259,6 +267,7 @@ mod tests {
             job: job.to_path_buf(),
             connect: ConnectArgs::default(),
             schema_registry: None,
+            wait_for_schema: None,
             duration: None,
             instance_id: None,
             available_now: false,
@@ -277,6 +286,10 @@ mod tests {
         assert_eq!(c.job.plan.name, "people");
         assert_eq!(c.job.end, EndOfInput::Never);
         assert_eq!(c.job.instance_name(), "sluice-people-0");
+        assert_eq!(c.job.schema_wait, Duration::from_secs(30));
+        let mut patient = args(&repo.join("jobs/people.toml"));
+        patient.wait_for_schema = Some("2m".into());
+        assert_eq!(resolve(&patient, &env).unwrap().job.schema_wait, Duration::from_secs(120));
 
         let e = resolve(&args(&repo.join("jobs/nope.toml")), &env).unwrap_err().to_string();
         assert!(e.contains("nope.toml") && e.contains("no such file"), "{e}");

@@ -238,6 +238,9 @@ fn map_onto(input: &RowSchema, decoder: Arc<RowDecoder>, id: u32) -> Result<Arc<
 type First = ((u32, Vec<u32>), Arc<RowDecoder>);
 
 /// The schema registered last under `<topic>-value`, as the job's input schema.
+/// How often a source still waiting for its schema says so.
+const WAIT_REMINDER: Duration = Duration::from_secs(10);
+
 async fn latest_schema(
     url: &str,
     topic: &str,
@@ -249,6 +252,9 @@ async fn latest_schema(
     let endpoint = format!("{url}/subjects/{}/versions/latest", sluice_registry::client::encode_subject(&subject));
     let http = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + wait;
+    // What the wait was last logged as, and when: said again when it changes or every
+    // WAIT_REMINDER, not at every attempt.
+    let mut said: Option<(String, tokio::time::Instant)> = None;
     let reg_err = |message: String, fix: &str| JobError::Registry { url: url.to_string(), message, fix: fix.into() };
     let id = loop {
         let answer = http.get(&endpoint).send().await;
@@ -267,16 +273,21 @@ async fn latest_schema(
             Ok(resp) => {
                 return Err(reg_err(format!("{endpoint} answered {}", resp.status()), "check the registry URL"));
             }
-            Err(e) => format!("no schema registry answered ({e})"),
+            Err(e) => format!("no schema registry answered ({})", sluice_registry::client::root_cause(&e)),
         };
         if tokio::time::Instant::now() >= deadline {
             return Err(reg_err(
                 format!("{waiting_for}, so the job cannot learn the columns of topic {topic}"),
-                "start the producer first (it registers the schema), or point --schema-registry / format.url at \
-                 the registry that holds it",
+                "start the producer first (it registers the schema), point --schema-registry / format.url at \
+                 the registry that holds it, or wait longer with --wait-for-schema",
             ));
         }
-        tracing::info!("{waiting_for}; waiting for it at {url}");
+        let now = tokio::time::Instant::now();
+        if said.as_ref().is_none_or(|(text, at)| *text != waiting_for || now >= *at + WAIT_REMINDER) {
+            let left = deadline.saturating_duration_since(now).as_millis().div_ceil(1000);
+            tracing::info!("{waiting_for}; waiting for it at {url} (up to {left} s more)");
+            said = Some((waiting_for, now));
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let client = RegistryClient::new(url);

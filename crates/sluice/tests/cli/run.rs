@@ -141,6 +141,35 @@ async fn run_names_what_is_wrong() {
     assert!(run.stderr.contains("bad.toml:4") && run.stderr.contains("xml"), "{}", run.stderr);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_source_waits_for_its_schema_as_long_as_told_and_says_so_once() {
+    let broker = TestBroker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let job = repo().join("jobs/numbers.toml");
+    let registry = format!("http://127.0.0.1:{}", closed_port());
+    let args = ["run", job.to_str().unwrap(), "-b", &broker.bootstrap(), "--schema-registry", &registry];
+    let wait = [&args[..], &["--wait-for-schema", "3s"]].concat();
+    let run = sluice_with(dir.path(), &wait, &[("SLUICE_LOG", "info")], None).await.failed();
+    // Six attempts, half a second apart, over the three seconds: one line says it waits.
+    let waiting: Vec<&str> = run.stderr.lines().filter(|l| l.contains("waiting for it at")).collect();
+    assert_eq!(waiting.len(), 1, "{}", run.stderr);
+    assert!(waiting[0].contains("no schema registry answered (Connection refused"), "{}", run.stderr);
+    assert!(waiting[0].contains(&registry) && waiting[0].contains("(up to 3 s more)"), "{}", run.stderr);
+    let last = run.stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!("error: the job stopped: schema registry {registry}: no schema registry answered"))
+            && last.contains("cannot learn the columns of topic numbers")
+            && last.ends_with("or wait longer with --wait-for-schema"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.elapsed >= std::time::Duration::from_secs(3) && run.elapsed < std::time::Duration::from_secs(20));
+
+    let bad = [&args[..], &["--wait-for-schema", "soon"]].concat();
+    let run = sluice_with(dir.path(), &bad, &[], None).await.failed();
+    assert!(run.stderr.contains("--wait-for-schema") && run.stderr.contains("soon"), "{}", run.stderr);
+}
+
 #[test]
 fn demo_runs_the_five_seed_pipelines_and_writes_their_results() {
     let dir = tempfile::tempdir().unwrap();
