@@ -135,9 +135,11 @@ pub struct RegistryArgs {
     /// Address to listen on (listeners). Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8081", value_name = "HOST:PORT")]
     pub listen: String,
-    /// Kafka brokers holding the schemas topic (kafkastore.bootstrap.servers).
-    #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT,...", env = "KAFKA_BOOTSTRAP_SERVERS")]
-    pub bootstrap_servers: String,
+    /// Kafka brokers holding the schemas topic (kafkastore.bootstrap.servers). Default:
+    /// KAFKA_SERVER or KAFKA_BOOTSTRAP_SERVERS from the environment or ./.env, else
+    /// 127.0.0.1:9092.
+    #[arg(short = 'b', long, value_name = "HOST:PORT[,..]")]
+    pub bootstrap_servers: Option<String>,
     /// The compacted topic schemas are stored in (kafkastore.topic).
     #[arg(long, default_value = "_schemas", value_name = "TOPIC")]
     pub topic: String,
