@@ -45,12 +45,27 @@ pub fn main() -> ExitCode {
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            errln!("error: {e:#}");
+            errln!("error: {}", error_text(&e));
             ExitCode::FAILURE
         }
         // The panic hook has printed the message; 101 is what an unwinding Rust program exits with.
         Err(_) => ExitCode::from(101),
     }
+}
+
+/// An error and its causes on one line, `outer: inner: ...`, each cause said once: many
+/// errors already include their source's text in their own message (anyhow's `{:#}` would
+/// repeat it).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let t = cause.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+    }
+    text
 }
 
 /// How long, once the command has returned, tasks still running may take to end.
@@ -85,7 +100,37 @@ fn log_colours(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -
 
 #[cfg(test)]
 mod tests {
-    use super::log_colours;
+    use super::{error_text, log_colours};
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot list s3://b/p: access denied")]
+    struct Inner;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("sink x: {source}")]
+    struct Outer {
+        source: Inner,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("sink y failed")]
+    struct Terse {
+        source: Inner,
+    }
+
+    #[test]
+    fn an_error_line_says_each_cause_once() {
+        let e = anyhow::Error::new(Outer { source: Inner }).context("the job stopped");
+        assert_eq!(
+            format!("{e:#}"),
+            "the job stopped: sink x: cannot list s3://b/p: access denied: cannot list s3://b/p: access denied"
+        );
+        assert_eq!(error_text(&e), "the job stopped: sink x: cannot list s3://b/p: access denied");
+        // A cause the message leaves out is still said.
+        let e = anyhow::Error::new(Terse { source: Inner }).context("the job stopped");
+        assert_eq!(error_text(&e), "the job stopped: sink y failed: cannot list s3://b/p: access denied");
+        assert_eq!(error_text(&anyhow::anyhow!("plain")), "plain");
+    }
 
     #[test]
     fn logs_are_coloured_only_on_a_terminal_without_no_color() {

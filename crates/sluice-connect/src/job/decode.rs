@@ -75,7 +75,7 @@ impl Decoder {
                     field: "source.format.file".into(),
                     message: e.to_string(),
                     fix: "give the path of a .desc descriptor set or a .proto file (relative paths start at the \
-                          working directory)"
+                          working directory, or at --base-dir when given)"
                         .into(),
                 })?;
                 let desc = schema.message(message).map_err(|e| JobError::Config {

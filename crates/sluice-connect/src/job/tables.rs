@@ -37,7 +37,7 @@ pub fn load_table(
     let bytes = std::fs::read(&path).map_err(|e| {
         err(
             format!("cannot read {}: {e}", path.display()),
-            "check `path` (relative paths start at the working directory); `sluice generate campaigns` writes seed 004's table",
+            "check `path` (relative paths start at the working directory, or at --base-dir when given); `sluice generate campaigns` writes seed 004's table",
         )
     })?;
     match plan.format {

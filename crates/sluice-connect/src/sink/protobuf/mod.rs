@@ -41,7 +41,7 @@ pub fn load_message(path: &Path, name: &str) -> Result<MessageDescriptor, LoadEr
     if !path.is_file() {
         return Err(LoadError {
             message: format!("cannot read {shown}: no such file"),
-            fix: "give the path of a .proto or .desc file (relative paths start at the working directory)".into(),
+            fix: "give the path of a .proto or .desc file (relative paths start at the working directory, or at --base-dir when given)".into(),
         });
     }
     let schema = ProtoSchema::load(path).map_err(|e| {

@@ -103,11 +103,24 @@ impl S3Storage {
     }
 }
 
+/// The EC2 instance metadata service and the ECS credentials endpoint, where object_store looks
+/// for credentials when the environment has none.
+const INSTANCE_METADATA: &str = "169.254.169.254";
+const CONTAINER_METADATA: &str = "169.254.170.2";
+
 fn s3_error(op: &'static str, location: String, bucket: &str, e: object_store::Error) -> StorageError {
     let text = error_chain(&e);
     let err = StorageError::new(op, location, &text);
     let lower = text.to_ascii_lowercase();
-    if lower.contains("nosuchbucket") || lower.contains("bucket does not exist") {
+    if lower.contains(INSTANCE_METADATA) || lower.contains(CONTAINER_METADATA) {
+        // No credentials in the environment: object_store then asks the EC2 (or ECS) metadata
+        // service, which off AWS refuses or never answers; its error names only that service.
+        err.with_fix(
+            "no AWS credentials were found, so the instance metadata service was asked for them and gave none: \
+             set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for an S3-compatible server such as MinIO or moto, \
+             also AWS_ENDPOINT_URL or the sink's `endpoint`, and AWS_ALLOW_HTTP=true for http)",
+        )
+    } else if lower.contains("nosuchbucket") || lower.contains("bucket does not exist") {
         err.with_fix(format!(
             "create the bucket first (object_store cannot create buckets): aws s3 mb s3://{bucket} (with --endpoint-url for an S3-compatible server)"
         ))
@@ -290,5 +303,33 @@ impl Upload for S3Upload {
             Some(mut up) => up.abort().await.map_err(|e| self.err("abort", e)),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::s3_error;
+
+    fn generic(text: &str) -> object_store::Error {
+        object_store::Error::Generic { store: "S3", source: text.to_string().into() }
+    }
+
+    #[test]
+    fn errors_name_the_fix() {
+        let imds = "Error performing PUT http://169.254.169.254/latest/api/token in 2ms - Server returned non-2xx \
+                    status code: 403 Forbidden";
+        let e = s3_error("list", "s3://b/p".into(), "b", generic(imds)).to_string();
+        assert!(
+            e.starts_with("cannot list s3://b/p: Generic S3 error: Error performing PUT http://169.254.169.254/"),
+            "{e}"
+        );
+        assert!(e.contains("no AWS credentials were found") && e.contains("AWS_ENDPOINT_URL"), "{e}");
+
+        let e = s3_error("put", "s3://b/k".into(), "b", generic("NoSuchBucket: The specified bucket does not exist"));
+        assert!(e.to_string().contains("aws s3 mb s3://b"), "{e}");
+        let e = s3_error("get", "s3://b/k".into(), "b", generic("InvalidAccessKeyId")).to_string();
+        assert!(e.contains("check AWS_ACCESS_KEY_ID"), "{e}");
+        let e = s3_error("get", "s3://b/k".into(), "b", generic("something else"));
+        assert!(e.fix.is_none(), "{e}");
     }
 }
