@@ -194,7 +194,13 @@ async fn create(
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => {
             bail!("topic {name} already exists at {}; pass --if-not-exists to accept that", conn.bootstrap)
         }
-        Some(Err((_, code))) => bail!("cannot create topic {name}: {code}"),
+        Some(Err((_, code))) => {
+            let brokers = admin.inner().fetch_metadata(None, Duration::from_secs(5)).ok().map(|m| m.brokers().len());
+            bail!(
+                "cannot create topic {name}: {code}{}",
+                create_fix(code, brokers).map(|f| format!("; {f}")).unwrap_or_default()
+            )
+        }
     };
     let md = admin.inner().fetch_metadata(Some(name), Duration::from_secs(10)).ok();
     let count = md.as_ref().and_then(|m| crate::clients::partition_count(m, name));
@@ -207,6 +213,30 @@ async fn create(
         },
     }
     Ok(())
+}
+
+/// What to do about a refused CreateTopics (librdkafka passes on the code, not the broker's text).
+fn create_fix(code: RDKafkaErrorCode, brokers: Option<usize>) -> Option<String> {
+    Some(match code {
+        RDKafkaErrorCode::InvalidReplicationFactor => match brokers {
+            Some(n) => format!(
+                "the cluster has {n} broker{}, so give --replication-factor {n} or less (or leave it out for the \
+                 broker's default)",
+                if n == 1 { "" } else { "s" }
+            ),
+            None => "give a --replication-factor no larger than the number of brokers".to_string(),
+        },
+        RDKafkaErrorCode::InvalidPartitions => {
+            "give --partitions 1 or more (or leave it out for the broker's default)".into()
+        }
+        RDKafkaErrorCode::InvalidConfig => {
+            "check the --config KEY=VALUE pairs: each must be a topic config Kafka knows, with a valid value".into()
+        }
+        RDKafkaErrorCode::TopicAuthorizationFailed | RDKafkaErrorCode::ClusterAuthorizationFailed => {
+            "this client may not create topics here; ask for the CREATE permission".into()
+        }
+        _ => return None,
+    })
 }
 
 async fn describe(
@@ -403,4 +433,22 @@ async fn alter(
         OutputFormat::Table => outln!("altered topic {name}: {}", changes.join(", ")),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::create_fix;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    #[test]
+    fn refused_creates_name_the_fix() {
+        let f = create_fix(RDKafkaErrorCode::InvalidReplicationFactor, Some(1)).unwrap();
+        assert!(f.starts_with("the cluster has 1 broker, so give --replication-factor 1 or less"), "{f}");
+        let f = create_fix(RDKafkaErrorCode::InvalidReplicationFactor, Some(3)).unwrap();
+        assert!(f.starts_with("the cluster has 3 brokers, so give --replication-factor 3 or less"), "{f}");
+        assert!(create_fix(RDKafkaErrorCode::InvalidReplicationFactor, None).unwrap().contains("number of brokers"));
+        assert!(create_fix(RDKafkaErrorCode::InvalidConfig, None).unwrap().contains("--config"));
+        assert!(create_fix(RDKafkaErrorCode::InvalidPartitions, None).unwrap().contains("--partitions 1 or more"));
+        assert_eq!(create_fix(RDKafkaErrorCode::RequestTimedOut, None), None);
+    }
 }

@@ -80,4 +80,11 @@ async fn topics_create_list_describe_alter_delete() {
     run(t(&["delete", "orders", "--if-exists"])).await.ok();
     let bad = run(t(&["create", "bad name"])).await.failed();
     assert!(bad.stderr.contains("\"bad name\" is not a valid topic name"), "{}", bad.stderr);
+    // The broker refuses; the line says why and what would do.
+    let replicas = run(t(&["create", "replicated", "--replication-factor", "3"])).await.failed();
+    assert_eq!(
+        replicas.stderr.trim(),
+        "error: cannot create topic replicated: InvalidReplicationFactor (Broker: Invalid replication factor); the \
+         cluster has 1 broker, so give --replication-factor 1 or less (or leave it out for the broker's default)"
+    );
 }
