@@ -800,6 +800,40 @@ mod tests {
     }
 
     #[test]
+    fn case_inside_and_around_aggregates() {
+        // Spark's conditional counting: sum(CASE WHEN ... THEN 1 ELSE 0 END); and a label
+        // computed from aggregates.
+        let agg = Aggregation::compile(
+            &schema(),
+            false,
+            &named(&["CASE WHEN action = 'view' THEN 'views' ELSE 'other' END AS kind"]),
+            &named(&[
+                "sum(CASE WHEN value > 2 THEN 1 ELSE 0 END) AS big",
+                "CASE WHEN count(*) > 1 THEN 'many' ELSE 'one' END AS how_many",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(agg.schema.fields[0].name, "kind");
+        assert_eq!(agg.schema.fields[1].kind, Kind::Int);
+        let mut views = agg.new_accs();
+        let mut other = agg.new_accs();
+        for r in rows() {
+            let accs = if r[1] == Value::from("view") { &mut views } else { &mut other };
+            agg.update(accs, &r, 0);
+        }
+        let key = |k: &str| GroupKey(vec![Value::from(k)].into());
+        // views: values 1.5 and NULL (NULL > 2 is NULL: the ELSE arm); others: 2.5 and -1.0.
+        assert_eq!(
+            agg.result_row(None, &key("views"), &views).values,
+            vec![Value::from("views"), Value::Int(0), Value::from("many")]
+        );
+        assert_eq!(
+            agg.result_row(None, &key("other"), &other).values,
+            vec![Value::from("other"), Value::Int(1), Value::from("many")]
+        );
+    }
+
+    #[test]
     fn merging_two_halves_equals_one_pass() {
         let agg = Aggregation::compile(
             &schema(),

@@ -499,12 +499,14 @@ impl Compiler<'_> {
                 };
                 Ok((node, k))
             }
-            "if" => {
+            // `case`: one arm of a CASE expression (see the parser), named CASE in errors.
+            "if" | "case" => {
                 arity(3, 3)?;
+                let shown = if name == "case" { "CASE" } else { "if" };
                 let mut a = compiled(self)?;
-                self.expect_bool(a[0].1, args[0].pos(), "if")?;
+                self.expect_bool(a[0].1, args[0].pos(), shown)?;
                 let branches = a.split_off(1);
-                let (mut nodes, k) = self.unify(branches, &args[1..], name)?;
+                let (mut nodes, k) = self.unify(branches, &args[1..], shown)?;
                 let f = nodes.pop().unwrap_or(Node::Lit(Value::Null));
                 let t = nodes.pop().unwrap_or(Node::Lit(Value::Null));
                 let c = a.pop().map(|t| t.0).unwrap_or(Node::Lit(Value::Null));
@@ -850,6 +852,35 @@ mod tests {
         assert_eq!(ev("window.start = window_start"), Value::Bool(true));
         let c = compile(&parse("n > 3 and flag").unwrap(), &schema()).unwrap();
         assert!(!c.test(&row()));
+    }
+
+    #[test]
+    fn case_expressions_pick_the_first_true_arm() {
+        // n = 7, value = 221.45, action = 'view', flag NULL.
+        assert_eq!(ev("CASE WHEN n > 10 THEN 'big' WHEN n > 5 THEN 'mid' ELSE 'small' END"), Value::from("mid"));
+        assert_eq!(ev("case when n > 100 then 'big' else 'small' end"), Value::from("small"));
+        assert_eq!(ev("CASE WHEN n > 100 THEN 'big' END"), Value::Null, "no ELSE: NULL");
+        // A NULL condition is not true: the next arm decides, as in Spark.
+        assert_eq!(ev("CASE WHEN flag THEN 1 WHEN n = 7 THEN 2 END"), Value::Int(2));
+        assert_eq!(ev("CASE action WHEN 'click' THEN 1 WHEN 'view' THEN 2 ELSE 0 END"), Value::Int(2));
+        assert_eq!(ev("CASE n WHEN 1 THEN 'one' END"), Value::Null);
+        // Numeric arms widen to double; CASE nests, and composes with operators.
+        assert_eq!(ev("CASE WHEN n > 5 THEN 1 ELSE value END"), Value::Float(1.0));
+        assert_eq!(ev("10 * CASE WHEN n > 5 THEN CASE WHEN n > 6 THEN 2 ELSE 1 END ELSE 0 END"), Value::Int(20));
+        let e = err("CASE WHEN n > 5 THEN action ELSE n END");
+        assert!(e.message.contains("`CASE` mixes string and int"), "{e}");
+        let e = err("CASE WHEN n THEN 1 END");
+        assert!(e.message.contains("CASE needs a boolean, found int"), "{e}");
+        let e = err("CASE WHEN n > 5 'big' END");
+        assert!(e.message.contains("expected THEN in CASE"), "{e}");
+        let e = err("CASE WHEN n > 5 THEN 'big'");
+        assert!(
+            e.message.contains("expected END to close CASE")
+                && e.fix.as_deref().is_some_and(|f| f.contains("CASE WHEN cond")),
+            "{e}"
+        );
+        let e = err("CASE END");
+        assert!(e.message.contains("expected WHEN in CASE"), "{e}");
     }
 
     #[test]

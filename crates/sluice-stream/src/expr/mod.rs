@@ -19,7 +19,8 @@
 //! `<=`, `>`, `>=`, `IS [NOT] NULL`, `[NOT] IN (...)`, `[NOT] BETWEEN a AND b`); `||` (string
 //! concatenation); `+`, `-`; `*`, `/` (always floating point, as in Spark), `%`; unary `-`.
 //! Literals: integers, decimals, `'text'`, `TRUE`, `FALSE`, `NULL`. Names may be quoted with
-//! backticks. `CAST(x AS type)` converts as Spark does. Functions are listed in
+//! backticks. `CAST(x AS type)` converts as Spark does; `CASE [x] WHEN .. THEN .. [ELSE ..] END`
+//! picks the first arm whose condition is true. Functions are listed in
 //! [`FUNCTIONS`].
 
 mod compile;

@@ -359,6 +359,7 @@ impl Parser {
                     "true" => return Ok(Expr::Literal { value: Value::Bool(true), pos }),
                     "false" => return Ok(Expr::Literal { value: Value::Bool(false), pos }),
                     "cast" if self.is_sym("(") => return self.cast(pos),
+                    "case" => return self.case(pos),
                     "and" | "or" | "as" | "is" | "in" | "between" => {
                         return Err(ExprError::new(pos, format!("expected a value, found the keyword `{word}`")));
                     }
@@ -391,6 +392,47 @@ impl Parser {
         })?;
         self.expect_sym(")", "to close CAST")?;
         Ok(Expr::Cast { expr: Box::new(expr), to, pos })
+    }
+
+    /// `CASE [x] WHEN a THEN r [WHEN ...] [ELSE e] END`, as nested three-argument `case` calls
+    /// (compiled as `if`): with `x`, each arm's condition is `x = a`; without ELSE, NULL.
+    fn case(&mut self, pos: usize) -> Result<Expr, ExprError> {
+        let syntax = "write CASE WHEN cond THEN value [WHEN ...] [ELSE value] END, or CASE x WHEN a THEN value ... END";
+        let operand = if self.is_kw("when") { None } else { Some(self.or()?) };
+        let mut arms = Vec::new();
+        while self.eat_kw("when") {
+            let when = self.or()?;
+            if !self.eat_kw("then") {
+                let t = self.peek();
+                return Err(ExprError::new(t.pos, format!("expected THEN in CASE, found {}", describe(&t.tok)))
+                    .with_fix(syntax));
+            }
+            let then = self.or()?;
+            let cond = match &operand {
+                Some(x) => {
+                    let at = when.pos();
+                    Expr::Binary { op: BinaryOp::Eq, left: Box::new(x.clone()), right: Box::new(when), pos: at }
+                }
+                None => when,
+            };
+            arms.push((cond, then));
+        }
+        if arms.is_empty() {
+            let t = self.peek();
+            return Err(
+                ExprError::new(t.pos, format!("expected WHEN in CASE, found {}", describe(&t.tok))).with_fix(syntax)
+            );
+        }
+        let mut rest = if self.eat_kw("else") { self.or()? } else { Expr::Literal { value: Value::Null, pos } };
+        if !self.eat_kw("end") {
+            let t = self.peek();
+            return Err(ExprError::new(t.pos, format!("expected END to close CASE, found {}", describe(&t.tok)))
+                .with_fix(syntax));
+        }
+        for (cond, then) in arms.into_iter().rev() {
+            rest = Expr::Call { name: "case".into(), args: vec![cond, then, rest], star: false, distinct: false, pos };
+        }
+        Ok(rest)
     }
 
     fn call(&mut self, name: String, pos: usize) -> Result<Expr, ExprError> {
