@@ -50,7 +50,11 @@ pub struct S3Storage {
 const PART_SIZE: usize = 8 << 20;
 
 impl S3Storage {
-    /// Builds the client (no request is sent).
+    /// Builds the client. No request is sent, except one: with no credentials configured,
+    /// object_store would ask the EC2 instance metadata service for them, and off EC2 that
+    /// service seldom answers, so its retries would hold the job's start for three minutes; it
+    /// is asked once first, for a second at most, and if it is silent the error says which
+    /// variables to set.
     pub fn open(bucket: &str, prefix: &str, options: &S3Options) -> Result<S3Storage, StorageError> {
         let url = if prefix.is_empty() { format!("s3://{bucket}") } else { format!("s3://{bucket}/{prefix}") };
         let mut builder = AmazonS3Builder::new();
@@ -85,6 +89,19 @@ impl S3Storage {
             return Err(StorageError::new("use", url, format!("the endpoint {e} is plain http"))
                 .with_fix("add allow_http = true to the sink (or set AWS_ALLOW_HTTP=true), or use https"));
         }
+        if needs_instance_metadata(&builder) {
+            let endpoint = builder
+                .get_config_value(&AmazonS3ConfigKey::MetadataEndpoint)
+                .unwrap_or_else(|| format!("http://{INSTANCE_METADATA}"));
+            if let Err(why) = probe_metadata(&endpoint, METADATA_PROBE_TIMEOUT) {
+                return Err(StorageError::new(
+                    "use",
+                    url,
+                    format!("no AWS credentials are set, and the instance metadata service at {endpoint} {why}"),
+                )
+                .with_fix(NO_CREDENTIALS_FIX));
+            }
+        }
         let store = builder.build().map_err(|e| {
             StorageError::new("use", url.clone(), &e)
                 .with_fix("check the bucket name, the region and the endpoint (AWS_* variables or the sink's options)")
@@ -103,6 +120,70 @@ impl S3Storage {
     }
 }
 
+/// Whether object_store will take its credentials from the instance metadata service: none of
+/// the other sources (keys, web identity, container credentials) is configured and requests
+/// are signed.
+fn needs_instance_metadata(b: &AmazonS3Builder) -> bool {
+    let set = |k: AmazonS3ConfigKey| b.get_config_value(&k).is_some_and(|v| !v.is_empty());
+    let skip_signature =
+        b.get_config_value(&AmazonS3ConfigKey::SkipSignature).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    !(skip_signature
+        || set(AmazonS3ConfigKey::AccessKeyId)
+        || set(AmazonS3ConfigKey::SecretAccessKey)
+        || (set(AmazonS3ConfigKey::WebIdentityTokenFile) && set(AmazonS3ConfigKey::RoleArn))
+        || set(AmazonS3ConfigKey::ContainerCredentialsRelativeUri)
+        || (set(AmazonS3ConfigKey::ContainerCredentialsFullUri)
+            && set(AmazonS3ConfigKey::ContainerAuthorizationTokenFile)))
+}
+
+/// How long the metadata service may take to connect, and again to answer, before a job
+/// without credentials is told to set them (on EC2 it answers in a millisecond or two).
+const METADATA_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Sends the metadata service one HTTP request and waits for the first byte of any answer.
+fn probe_metadata(endpoint: &str, timeout: std::time::Duration) -> Result<(), String> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let rest = endpoint.strip_prefix("http://").ok_or_else(|| "is not an http:// URL".to_string())?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let addr = with_port
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("cannot be resolved ({with_port})"))?;
+    let mut conn = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            format!("did not accept a connection within {timeout:?}")
+        } else {
+            format!("cannot be reached ({e})")
+        }
+    })?;
+    conn.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    conn.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    conn.write_all(
+        format!("GET /latest/meta-data/ HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .map_err(|e| format!("cannot be reached ({e})"))?;
+    let mut first = [0u8; 1];
+    match conn.read(&mut first) {
+        Ok(1..) => Ok(()),
+        Ok(0) => Err("closed the connection without an answer".to_string()),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(format!("did not answer within {timeout:?}"))
+        }
+        Err(e) => Err(format!("cannot be reached ({e})")),
+    }
+}
+
+const NO_CREDENTIALS_FIX: &str = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for an S3-compatible server such as \
+     MinIO or moto, also AWS_ENDPOINT_URL or the sink's `endpoint`, and AWS_ALLOW_HTTP=true for http), or write the sink \
+     to a local path";
+
 /// The EC2 instance metadata service and the ECS credentials endpoint, where object_store looks
 /// for credentials when the environment has none.
 const INSTANCE_METADATA: &str = "169.254.169.254";
@@ -115,11 +196,10 @@ fn s3_error(op: &'static str, location: String, bucket: &str, e: object_store::E
     if lower.contains(INSTANCE_METADATA) || lower.contains(CONTAINER_METADATA) {
         // No credentials in the environment: object_store then asks the EC2 (or ECS) metadata
         // service, which off AWS refuses or never answers; its error names only that service.
-        err.with_fix(
+        err.with_fix(format!(
             "no AWS credentials were found, so the instance metadata service was asked for them and gave none: \
-             set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for an S3-compatible server such as MinIO or moto, \
-             also AWS_ENDPOINT_URL or the sink's `endpoint`, and AWS_ALLOW_HTTP=true for http)",
-        )
+             {NO_CREDENTIALS_FIX}"
+        ))
     } else if lower.contains("nosuchbucket") || lower.contains("bucket does not exist") {
         err.with_fix(format!(
             "create the bucket first (object_store cannot create buckets): aws s3 mb s3://{bucket} (with --endpoint-url for an S3-compatible server)"
@@ -308,7 +388,67 @@ impl Upload for S3Upload {
 
 #[cfg(test)]
 mod tests {
-    use super::s3_error;
+    use super::{S3Options, S3Storage, s3_error};
+    use std::time::{Duration, Instant};
+
+    fn env(pairs: &[(&str, &str)]) -> S3Options {
+        S3Options { env: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() }
+    }
+
+    fn open_error(options: &S3Options) -> String {
+        match S3Storage::open("b", "p", options) {
+            Ok(_) => panic!("opened"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn without_credentials_a_silent_metadata_service_fails_the_start_at_once() {
+        // Closed: refused at once.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let endpoint = format!("http://{closed}");
+        let e = open_error(&env(&[("AWS_METADATA_ENDPOINT", &endpoint)]));
+        assert!(
+            e.starts_with(&format!(
+                "cannot use s3://b/p: no AWS credentials are set, and the instance metadata service at {endpoint} cannot \
+                 be reached (Connection refused"
+            )),
+            "{e}"
+        );
+        assert!(e.contains("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"), "{e}");
+
+        // Listening but never answering (what off-EC2 networks mostly do): a second, not the
+        // three minutes of object_store's retries.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", silent.local_addr().unwrap());
+        let started = Instant::now();
+        let e = open_error(&env(&[("AWS_METADATA_ENDPOINT", &endpoint)]));
+        assert!(e.contains(&format!("metadata service at {endpoint} did not answer within 1s")), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+
+        // An answering service (as on EC2): the store opens and object_store takes it from there.
+        let answering = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", answering.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut c, _) = answering.accept().unwrap();
+            let mut buf = [0u8; 512];
+            let _ = c.read(&mut buf);
+            c.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n").unwrap();
+        });
+        assert!(S3Storage::open("b", "p", &env(&[("AWS_METADATA_ENDPOINT", &endpoint)])).is_ok());
+        server.join().unwrap();
+
+        // With keys (or another credential source) the service is not asked.
+        let keys = env(&[
+            ("AWS_METADATA_ENDPOINT", &format!("http://{closed}")),
+            ("AWS_ACCESS_KEY_ID", "k"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ]);
+        assert!(S3Storage::open("b", "p", &keys).is_ok());
+        let unsigned = env(&[("AWS_METADATA_ENDPOINT", &format!("http://{closed}")), ("AWS_SKIP_SIGNATURE", "true")]);
+        assert!(S3Storage::open("b", "p", &unsigned).is_ok());
+    }
 
     fn generic(text: &str) -> object_store::Error {
         object_store::Error::Generic { store: "S3", source: text.to_string().into() }
