@@ -285,6 +285,66 @@ pub fn truncate(ms: i64, unit: TruncUnit) -> i64 {
     }
 }
 
+/// A field of a timestamp, as Spark's `year(ts)`, `hour(ts)`, ... give it (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatePart {
+    /// The year.
+    Year,
+    /// 1-4.
+    Quarter,
+    /// 1-12.
+    Month,
+    /// Day of the month, 1-31.
+    Day,
+    /// 1 (Sunday) to 7 (Saturday), as Spark's `dayofweek`.
+    DayOfWeek,
+    /// 1-366.
+    DayOfYear,
+    /// 0-23.
+    Hour,
+    /// 0-59.
+    Minute,
+    /// 0-59.
+    Second,
+}
+
+impl DatePart {
+    /// The part named by a function name (`dayofmonth` and `day` are the same).
+    pub fn by_function(name: &str) -> Option<DatePart> {
+        Some(match name {
+            "year" => DatePart::Year,
+            "quarter" => DatePart::Quarter,
+            "month" => DatePart::Month,
+            "day" | "dayofmonth" => DatePart::Day,
+            "dayofweek" => DatePart::DayOfWeek,
+            "dayofyear" => DatePart::DayOfYear,
+            "hour" => DatePart::Hour,
+            "minute" => DatePart::Minute,
+            "second" => DatePart::Second,
+            _ => return None,
+        })
+    }
+
+    /// This part of the timestamp `ms` (milliseconds since the epoch, UTC).
+    pub fn of(self, ms: i64) -> i64 {
+        let days = ms.div_euclid(DAY);
+        let in_day = ms.rem_euclid(DAY);
+        let (year, month, day) = civil_from_days(days);
+        match self {
+            DatePart::Year => year,
+            DatePart::Quarter => i64::from((month - 1) / 3 + 1),
+            DatePart::Month => i64::from(month),
+            DatePart::Day => i64::from(day),
+            // 1970-01-01 was a Thursday (5 when Sunday is 1).
+            DatePart::DayOfWeek => (days + 4).rem_euclid(7) + 1,
+            DatePart::DayOfYear => days - days_from_civil(year, 1, 1) + 1,
+            DatePart::Hour => in_day / HOUR,
+            DatePart::Minute => in_day % HOUR / MINUTE,
+            DatePart::Second => in_day % MINUTE / SECOND,
+        }
+    }
+}
+
 /// Greatest common divisor (for pane widths of sliding windows).
 pub fn gcd(mut a: i64, mut b: i64) -> i64 {
     while b != 0 {
@@ -295,6 +355,25 @@ pub fn gcd(mut a: i64, mut b: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn date_parts_as_spark_gives_them() {
+        let at = |text: &str| parse_timestamp(text).unwrap();
+        let parts = |ms: i64| {
+            use DatePart::*;
+            [Year, Quarter, Month, Day, DayOfWeek, DayOfYear, Hour, Minute, Second].map(|p| p.of(ms))
+        };
+        // 2025-07-27 was a Sunday, day 208 of the year.
+        assert_eq!(parts(at("2025-07-27 10:08:05.5")), [2025, 3, 7, 27, 1, 208, 10, 8, 5]);
+        // The epoch was a Thursday; the millisecond before it, a Wednesday evening.
+        assert_eq!(parts(0), [1970, 1, 1, 1, 5, 1, 0, 0, 0]);
+        assert_eq!(parts(-1), [1969, 4, 12, 31, 4, 365, 23, 59, 59]);
+        assert_eq!(parts(at("2000-02-29 00:00:00")), [2000, 1, 2, 29, 3, 60, 0, 0, 0]);
+        assert_eq!(parts(at("2024-12-31 23:00:00"))[5], 366);
+        assert_eq!(DatePart::by_function("dayofmonth"), Some(DatePart::Day));
+        assert_eq!(DatePart::by_function("weekday"), None);
+    }
+
     use super::*;
 
     #[test]

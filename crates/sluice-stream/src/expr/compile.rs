@@ -457,6 +457,14 @@ impl Compiler<'_> {
                 let f = if name == "unix_millis" { Func::UnixMillis } else { Func::UnixSeconds };
                 Ok(simple(f, a, Some(Kind::Int)))
             }
+            "year" | "quarter" | "month" | "day" | "dayofmonth" | "dayofweek" | "dayofyear" | "hour" | "minute"
+            | "second" => {
+                arity(1, 1)?;
+                let a = compiled(self)?;
+                need(a[0].1, &[Kind::Timestamp], 0, "a timestamp")?;
+                let part = time::DatePart::by_function(name).unwrap_or(time::DatePart::Year);
+                Ok(simple(Func::Part(part), a, Some(Kind::Int)))
+            }
             "to_timestamp" => {
                 arity(1, 1)?;
                 let a = compiled(self)?;
@@ -528,6 +536,16 @@ impl Compiler<'_> {
                     "unix_seconds",
                     "unix_millis",
                     "to_timestamp",
+                    "year",
+                    "quarter",
+                    "month",
+                    "day",
+                    "dayofmonth",
+                    "dayofweek",
+                    "dayofyear",
+                    "hour",
+                    "minute",
+                    "second",
                     "lower",
                     "upper",
                     "length",
@@ -828,6 +846,10 @@ mod tests {
             Value::Timestamp(time::parse_timestamp("2025-07-27 10:08:00").unwrap())
         );
         assert_eq!(ev("unix_seconds(ts)"), Value::Int(1_753_610_885));
+        assert_eq!(ev("hour(ts) * 100 + minute(ts)"), Value::Int(1008));
+        assert_eq!(ev("dayofweek(ts)"), Value::Int(1));
+        assert_eq!(ev("year(window_start)"), Value::Int(1970));
+        assert_eq!(ev("month(CAST(NULL AS timestamp))"), Value::Null);
         assert_eq!(ev("timestamp_seconds(1.5)"), Value::Timestamp(1_500));
         assert_eq!(ev("cast(n as string)"), Value::from("7"));
         assert_eq!(ev("-value"), Value::Float(-221.45));
@@ -914,6 +936,10 @@ mod tests {
         assert!(e.message.contains("not a timestamp"));
         let e = err("sqrt(1, 2)");
         assert!(e.message.contains("takes 1 argument, found 2"), "{e}");
+        let e = err("hour(n)");
+        assert!(e.message.contains("needs a timestamp"), "{e}");
+        let e = err("hours(ts)");
+        assert!(e.fix.unwrap().contains("`hour`"));
         let e = err("ts = 5");
         assert!(e.fix.unwrap().contains("timestamp_millis"));
     }

@@ -22,6 +22,10 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
     ("substring(s, start [, len])", "characters from a 1-based start"),
     ("coalesce(a, b, ...)", "the first non-NULL argument"),
     ("if(cond, a, b)", "a when cond is true, else b"),
+    (
+        "year / quarter / month / day / dayofweek / dayofyear / hour / minute / second(ts)",
+        "a part of a timestamp (UTC) as a bigint; dayofweek is 1 (Sunday) to 7, as in Spark",
+    ),
     ("greatest(a, ...) / least(a, ...)", "largest / smallest non-NULL argument"),
 ];
 
@@ -50,6 +54,7 @@ pub(crate) enum Func {
     Substring,
     Greatest,
     Least,
+    Part(time::DatePart),
 }
 
 impl Func {
@@ -130,6 +135,10 @@ impl Func {
             Func::TimestampMillis => a.as_i64().map_or(Value::Null, Value::Timestamp),
             Func::UnixSeconds => match a {
                 Value::Timestamp(t) => Value::Int(t.div_euclid(1000)),
+                _ => Value::Null,
+            },
+            Func::Part(part) => match a {
+                Value::Timestamp(t) => Value::Int(part.of(*t)),
                 _ => Value::Null,
             },
             Func::UnixMillis => match a {
