@@ -482,6 +482,25 @@ impl Compiler<'_> {
                 };
                 Ok(simple(f, a, Some(k)))
             }
+            "trim" | "ltrim" | "rtrim" => {
+                arity(1, 1)?;
+                let a = compiled(self)?;
+                need(a[0].1, &[Kind::Str], 0, "text")?;
+                let f = match name {
+                    "trim" => Func::Trim,
+                    "ltrim" => Func::LTrim,
+                    _ => Func::RTrim,
+                };
+                Ok(simple(f, a, Some(Kind::Str)))
+            }
+            "replace" => {
+                arity(2, 3)?;
+                let a = compiled(self)?;
+                for (i, arg) in a.iter().enumerate() {
+                    need(arg.1, &[Kind::Str], i, "text")?;
+                }
+                Ok(simple(Func::Replace, a, Some(Kind::Str)))
+            }
             "substring" | "substr" => {
                 arity(2, 3)?;
                 let a = compiled(self)?;
@@ -549,6 +568,10 @@ impl Compiler<'_> {
                     "lower",
                     "upper",
                     "length",
+                    "trim",
+                    "ltrim",
+                    "rtrim",
+                    "replace",
                     "substring",
                     "concat",
                     "coalesce",
@@ -834,6 +857,12 @@ mod tests {
         assert_eq!(ev("userId || ':' || value"), Value::from("user3:221.45"));
         assert_eq!(ev("concat(userId, flag)"), Value::Null);
         assert_eq!(ev("upper(action)"), Value::from("VIEW"));
+        assert_eq!(ev("'[' || trim('  a b \t ') || ']'"), Value::from("[a b \t]"));
+        assert_eq!(ev("ltrim('  x  ') || '|' || rtrim('  x  ')"), Value::from("x  |  x"));
+        assert_eq!(ev("replace(userId, 'user', 'u-')"), Value::from("u-3"));
+        assert_eq!(ev("replace('a.b.c', '.')"), Value::from("abc"));
+        assert_eq!(ev("replace(action, '', 'x')"), Value::from("view"));
+        assert_eq!(ev("replace(action, 'v', CAST(NULL AS string))"), Value::Null);
         assert_eq!(ev("coalesce(flag, n > 3)"), Value::Bool(true));
         assert_eq!(ev("if(n > 3, value, n)"), Value::Float(221.45));
         assert_eq!(ev("greatest(1, n, 3)"), Value::Int(7));

@@ -19,6 +19,8 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
     ("to_timestamp(s)", "parse 'YYYY-MM-DD HH:MM:SS[.fff]' text as a UTC timestamp"),
     ("concat(a, b, ...)", "join values as text (NULL if any is NULL); also a || b"),
     ("lower(s) / upper(s) / length(s)", "case mapping and length in characters"),
+    ("trim(s) / ltrim(s) / rtrim(s)", "without leading and trailing / leading / trailing spaces"),
+    ("replace(s, search [, with])", "every occurrence of search replaced (removed without `with`)"),
     ("substring(s, start [, len])", "characters from a 1-based start"),
     ("coalesce(a, b, ...)", "the first non-NULL argument"),
     ("if(cond, a, b)", "a when cond is true, else b"),
@@ -55,6 +57,10 @@ pub(crate) enum Func {
     Greatest,
     Least,
     Part(time::DatePart),
+    Trim,
+    LTrim,
+    RTrim,
+    Replace,
 }
 
 impl Func {
@@ -153,6 +159,22 @@ impl Func {
             Func::Lower => a.as_str().map_or(Value::Null, |s| Value::from(s.to_lowercase())),
             Func::Upper => a.as_str().map_or(Value::Null, |s| Value::from(s.to_uppercase())),
             Func::Length => a.as_str().map_or(Value::Null, |s| Value::Int(s.chars().count() as i64)),
+            // Spark trims spaces only (not tabs or newlines).
+            Func::Trim => a.as_str().map_or(Value::Null, |s| Value::from(s.trim_matches(' '))),
+            Func::LTrim => a.as_str().map_or(Value::Null, |s| Value::from(s.trim_start_matches(' '))),
+            Func::RTrim => a.as_str().map_or(Value::Null, |s| Value::from(s.trim_end_matches(' '))),
+            Func::Replace => {
+                let (Some(s), Some(search)) = (a.as_str(), b.as_str()) else { return Value::Null };
+                let with = match args.get(2) {
+                    None => "",
+                    Some(v) => match v.as_str() {
+                        Some(w) => w,
+                        None => return Value::Null,
+                    },
+                };
+                // An empty search string leaves the text as it is (as Spark does).
+                if search.is_empty() { a.clone() } else { Value::from(s.replace(search, with)) }
+            }
             Func::Substring => {
                 let Some(s) = a.as_str() else { return Value::Null };
                 let Some(start) = b.as_i64() else { return Value::Null };
