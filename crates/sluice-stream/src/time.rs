@@ -345,6 +345,143 @@ impl DatePart {
     }
 }
 
+/// A compiled `date_format` pattern: the datetime pattern letters of Spark (Java's
+/// `DateTimeFormatter`) that fixed-width output needs, checked once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateFormat(Vec<Piece>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    /// A pattern letter repeated `n` times.
+    Field(char, usize),
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const WEEKDAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+
+impl DateFormat {
+    /// The letters understood, for messages.
+    pub const LETTERS: &'static str = "y (year), M (month), d (day), D (day of year), E (weekday), H (hour 0-23), \
+         h (hour 1-12), a (AM/PM), m (minute), s (second), S (fraction of a second); 'quoted' text";
+
+    /// Parses a pattern such as `yyyy-MM-dd HH:mm:ss`.
+    pub fn parse(pattern: &str) -> Result<DateFormat, String> {
+        let mut pieces = Vec::new();
+        let mut chars = pattern.chars().peekable();
+        let mut text = String::new();
+        while let Some(c) = chars.next() {
+            if c == '\'' {
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                    text.push('\'');
+                    continue;
+                }
+                loop {
+                    match chars.next() {
+                        None => return Err("a quote (') is not closed".to_string()),
+                        Some('\'') if chars.peek() == Some(&'\'') => {
+                            chars.next();
+                            text.push('\'');
+                        }
+                        Some('\'') => break,
+                        Some(q) => text.push(q),
+                    }
+                }
+            } else if c.is_ascii_alphabetic() {
+                let mut n = 1;
+                while chars.peek() == Some(&c) {
+                    chars.next();
+                    n += 1;
+                }
+                let most = match c {
+                    'y' | 'M' | 'E' => 4,
+                    'D' => 3,
+                    'd' | 'H' | 'h' | 'm' | 's' => 2,
+                    'a' => 1,
+                    'S' => 9,
+                    _ => return Err(format!("the pattern letter '{c}' is not supported")),
+                };
+                if n > most {
+                    return Err(format!("too many pattern letters '{c}' ({n}; at most {most})"));
+                }
+                if !text.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut text)));
+                }
+                pieces.push(Piece::Field(c, n));
+            } else {
+                text.push(c);
+            }
+        }
+        if !text.is_empty() {
+            pieces.push(Piece::Text(text));
+        }
+        Ok(DateFormat(pieces))
+    }
+
+    /// Formats the timestamp `ms` (UTC).
+    pub fn format(&self, ms: i64) -> String {
+        use std::fmt::Write;
+        let days = ms.div_euclid(DAY);
+        let in_day = ms.rem_euclid(DAY);
+        let (year, month, day) = civil_from_days(days);
+        let mut out = String::new();
+        for p in &self.0 {
+            let (c, n) = match p {
+                Piece::Text(t) => {
+                    out.push_str(t);
+                    continue;
+                }
+                Piece::Field(c, n) => (*c, *n),
+            };
+            let num = |v: i64| format!("{v:0n$}");
+            let hour = in_day / HOUR;
+            let s = match c {
+                'y' if n == 2 => format!("{:02}", year.rem_euclid(100)),
+                'y' => num(year),
+                'M' if n == 3 => MONTHS[month as usize - 1][..3].to_string(),
+                'M' if n == 4 => MONTHS[month as usize - 1].to_string(),
+                'M' => num(i64::from(month)),
+                'd' => num(i64::from(day)),
+                'D' => num(days - days_from_civil(year, 1, 1) + 1),
+                'E' => {
+                    let name = WEEKDAYS[(days + 4).rem_euclid(7) as usize];
+                    if n == 4 { name.to_string() } else { name[..3].to_string() }
+                }
+                'H' => num(hour),
+                'h' => num((hour + 11) % 12 + 1),
+                'a' => (if hour < 12 { "AM" } else { "PM" }).to_string(),
+                'm' => num(in_day % HOUR / MINUTE),
+                's' => num(in_day % MINUTE / SECOND),
+                // Milliseconds, then zeros: sluice's timestamps hold no finer time.
+                _ => {
+                    let mut f = format!("{:03}", in_day % SECOND);
+                    f.truncate(n);
+                    while f.len() < n {
+                        f.push('0');
+                    }
+                    f
+                }
+            };
+            let _ = write!(out, "{s}");
+        }
+        out
+    }
+}
+
 /// Greatest common divisor (for pane widths of sliding windows).
 pub fn gcd(mut a: i64, mut b: i64) -> i64 {
     while b != 0 {
@@ -355,6 +492,24 @@ pub fn gcd(mut a: i64, mut b: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn date_format_patterns() {
+        let t = parse_timestamp("2025-07-07 09:05:03.042").unwrap();
+        let f = |p: &str| DateFormat::parse(p).unwrap().format(t);
+        assert_eq!(f("yyyy-MM-dd HH:mm:ss"), "2025-07-07 09:05:03");
+        assert_eq!(f("yyyy-MM-dd HH:mm:ss.SSS"), "2025-07-07 09:05:03.042");
+        assert_eq!(f("yy/M/d H:m:s S SSSSSS"), "25/7/7 9:5:3 0 042000");
+        assert_eq!(f("EEE, d MMM yyyy h:mm a"), "Mon, 7 Jul 2025 9:05 AM");
+        assert_eq!(f("EEEE MMMM D DDD"), "Monday July 188 188");
+        assert_eq!(f("'week of' yyyy-MM-dd''"), "week of 2025-07-07'");
+        assert_eq!(DateFormat::parse("hh a").unwrap().format(parse_timestamp("2025-01-01 00:30:00").unwrap()), "12 AM");
+        assert_eq!(DateFormat::parse("hh a").unwrap().format(parse_timestamp("2025-01-01 13:30:00").unwrap()), "01 PM");
+        assert_eq!(DateFormat::parse("yyyy-MM-dd HH").unwrap().format(-1), "1969-12-31 23");
+        assert!(DateFormat::parse("yyyy-MM-dd Q").unwrap_err().contains("'Q' is not supported"));
+        assert!(DateFormat::parse("ddd").unwrap_err().contains("too many pattern letters 'd'"));
+        assert!(DateFormat::parse("'open").unwrap_err().contains("not closed"));
+    }
 
     #[test]
     fn date_parts_as_spark_gives_them() {

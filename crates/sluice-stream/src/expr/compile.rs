@@ -52,6 +52,7 @@ enum Node {
     Cast { e: Box<Node>, to: Kind },
     If { c: Box<Node>, t: Box<Node>, f: Box<Node> },
     Coalesce(Vec<Node>),
+    DateFormat { e: Box<Node>, format: Box<time::DateFormat> },
 }
 
 impl Compiled {
@@ -465,6 +466,17 @@ impl Compiler<'_> {
                 let part = time::DatePart::by_function(name).unwrap_or(time::DatePart::Year);
                 Ok(simple(Func::Part(part), a, Some(Kind::Int)))
             }
+            "date_format" => {
+                arity(2, 2)?;
+                let text = self.literal_str(&args[1], "the pattern", "'yyyy-MM-dd HH:mm'")?;
+                let format = time::DateFormat::parse(text).map_err(|why| {
+                    ExprError::new(args[1].pos(), format!("the pattern '{text}': {why}"))
+                        .with_fix(format!("use the letters {}", time::DateFormat::LETTERS))
+                })?;
+                let (n, k) = self.compile(&args[0])?;
+                need(k, &[Kind::Timestamp], 0, "a timestamp")?;
+                Ok((Node::DateFormat { e: Box::new(n), format: Box::new(format) }, Some(Kind::Str)))
+            }
             "to_timestamp" => {
                 arity(1, 1)?;
                 let a = compiled(self)?;
@@ -555,6 +567,7 @@ impl Compiler<'_> {
                     "unix_seconds",
                     "unix_millis",
                     "to_timestamp",
+                    "date_format",
                     "year",
                     "quarter",
                     "month",
@@ -777,6 +790,10 @@ fn eval(node: &Node, row: &[Value]) -> Value {
             _ => f.apply(&args.iter().map(|a| eval(a, row)).collect::<Vec<_>>()),
         },
         Node::Cast { e, to } => cast(&eval(e, row), *to),
+        Node::DateFormat { e, format } => match eval_cow(e, row).as_ref() {
+            Value::Timestamp(t) => Value::from(format.format(*t)),
+            _ => Value::Null,
+        },
         Node::If { c, t, f } => {
             if truth(&eval(c, row)) == Some(true) {
                 eval(t, row)
@@ -877,6 +894,8 @@ mod tests {
         assert_eq!(ev("unix_seconds(ts)"), Value::Int(1_753_610_885));
         assert_eq!(ev("hour(ts) * 100 + minute(ts)"), Value::Int(1008));
         assert_eq!(ev("dayofweek(ts)"), Value::Int(1));
+        assert_eq!(ev("date_format(ts, 'yyyy-MM-dd HH:mm')"), Value::from("2025-07-27 10:08"));
+        assert_eq!(ev("date_format(CAST(NULL AS timestamp), 'yyyy')"), Value::Null);
         assert_eq!(ev("year(window_start)"), Value::Int(1970));
         assert_eq!(ev("month(CAST(NULL AS timestamp))"), Value::Null);
         assert_eq!(ev("timestamp_seconds(1.5)"), Value::Timestamp(1_500));
@@ -965,6 +984,13 @@ mod tests {
         assert!(e.message.contains("not a timestamp"));
         let e = err("sqrt(1, 2)");
         assert!(e.message.contains("takes 1 argument, found 2"), "{e}");
+        let e = err("date_format(ts, 'yyyy-ww')");
+        assert!(e.message.contains("the pattern 'yyyy-ww': the pattern letter 'w' is not supported"), "{e}");
+        assert!(e.fix.unwrap().contains("y (year), M (month)"));
+        let e = err("date_format(ts, action)");
+        assert!(e.message.contains("the pattern must be a text literal"), "{e}");
+        let e = err("date_format(action, 'yyyy')");
+        assert!(e.message.contains("needs a timestamp"), "{e}");
         let e = err("hour(n)");
         assert!(e.message.contains("needs a timestamp"), "{e}");
         let e = err("hours(ts)");

@@ -16,6 +16,7 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
     ("date_trunc('unit', ts)", "truncate a timestamp to second, minute, hour, day, week, month, quarter or year"),
     ("timestamp_seconds(x) / timestamp_millis(x)", "a timestamp from epoch seconds / milliseconds"),
     ("unix_seconds(ts) / unix_millis(ts)", "epoch seconds / milliseconds of a timestamp"),
+    ("date_format(ts, 'pattern')", "a timestamp as text by Spark's pattern letters, e.g. 'yyyy-MM-dd HH:mm'"),
     ("to_timestamp(s)", "parse 'YYYY-MM-DD HH:MM:SS[.fff]' text as a UTC timestamp"),
     ("concat(a, b, ...)", "join values as text (NULL if any is NULL); also a || b"),
     ("lower(s) / upper(s) / length(s)", "case mapping and length in characters"),
