@@ -86,12 +86,10 @@ pub struct Checkpoint {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckpointError {
     /// The bytes do not start with the checkpoint magic.
-    #[error("not a sluice checkpoint (bad magic); point the job at its own checkpoint directory")]
+    #[error("not a sluice checkpoint (bad magic)")]
     BadMagic,
     /// Written by a newer (or unknown) format version.
-    #[error(
-        "checkpoint format version {found} is not supported (this build reads version {supported}); run a newer sluice or start without the checkpoint"
-    )]
+    #[error("checkpoint format version {found} is not supported (this build reads version {supported})")]
     UnsupportedVersion {
         /// Version in the file.
         found: u16,
@@ -102,7 +100,7 @@ pub enum CheckpointError {
     #[error("checkpoint is damaged: {0}")]
     Corrupt(String),
     /// The checkpoint is of another job.
-    #[error("checkpoint belongs to job `{found}`, not `{expected}`; use the job's own checkpoint location")]
+    #[error("checkpoint belongs to job `{found}`, not `{expected}`")]
     WrongJob {
         /// Job in the checkpoint.
         found: String,
@@ -110,9 +108,7 @@ pub enum CheckpointError {
         expected: String,
     },
     /// The job's queries changed since the checkpoint was taken.
-    #[error(
-        "the queries of job `{job}` changed since this checkpoint was taken, so its state does not fit them; restore with the old job file or start from a new checkpoint location"
-    )]
+    #[error("the queries of job `{job}` changed since this checkpoint was taken, so its state does not fit them")]
     PlanChanged {
         /// The job.
         job: String,
@@ -123,6 +119,42 @@ pub enum CheckpointError {
         /// Queued outputs.
         pending: usize,
     },
+}
+
+impl crate::RestoreError {
+    /// What to do about it.
+    pub fn fix(&self) -> &'static str {
+        match self {
+            crate::RestoreError::Checkpoint(e) => e.fix(),
+            crate::RestoreError::Build(_) => {
+                "run the job file the checkpoint was taken with, or start with a new [checkpoint] location"
+            }
+        }
+    }
+}
+
+impl CheckpointError {
+    /// What to do about it.
+    pub fn fix(&self) -> &'static str {
+        match self {
+            CheckpointError::BadMagic | CheckpointError::WrongJob { .. } => {
+                "give each job its own [checkpoint] location"
+            }
+            CheckpointError::UnsupportedVersion { .. } => {
+                "run the sluice that wrote the checkpoint (or a newer one), or start with a new [checkpoint] location"
+            }
+            CheckpointError::Corrupt(_) => {
+                "move the damaged epoch file away to resume from the checkpoint before it, or start with a new \
+                 [checkpoint] location"
+            }
+            CheckpointError::PlanChanged { .. } => {
+                "run the job file the checkpoint was taken with, or start with a new [checkpoint] location"
+            }
+            CheckpointError::OutputPending { .. } => {
+                "poll the outputs (and hand them to the sinks) before checkpointing"
+            }
+        }
+    }
 }
 
 impl Checkpoint {

@@ -290,6 +290,7 @@ fn checkpoints_refuse_what_does_not_fit() {
     let changed = plan(&text.replace("slide = \"4 seconds\"", "slide = \"5 seconds\""));
     let e = Pipeline::restore(&changed, schema(), &tables(), &cp).unwrap_err();
     assert!(e.to_string().contains("changed since this checkpoint"), "{e}");
+    assert!(e.fix().starts_with("run the job file the checkpoint was taken with"), "{}", e.fix());
 
     // The watermark is not part of the state's shape: changing it keeps the checkpoint usable.
     let relaxed = plan(&text.replace("watermark = \"3 seconds\"", "watermark = \"1 minute\""));

@@ -20,7 +20,7 @@ use crate::sink::console::ConsoleOut;
 use crate::sink::storage::S3Options;
 use crate::sink::{DeadLetterSink, Sink, SinkContext, build_dead_letter_sink, build_sink};
 use sluice_stream::plan::SinkKind;
-use sluice_stream::{DeadLetter, JobPlan, Output, Pipeline, ShuffleRecord, Tables};
+use sluice_stream::{CheckpointError, DeadLetter, JobPlan, Output, Pipeline, RestoreError, ShuffleRecord, Tables};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -498,14 +498,12 @@ impl Runtime {
                         let cp = stored.checkpoint().map_err(|e| JobError::Checkpoint {
                             location: store.location(),
                             message: format!("epoch {}: {e}", stored.epoch),
-                            fix: "start with a new [checkpoint] location".into(),
+                            fix: e.fix().into(),
                         })?;
                         let p = Pipeline::restore(plan, input, &tables, &cp).map_err(|e| JobError::Checkpoint {
                             location: store.location(),
                             message: format!("epoch {}: {e}", stored.epoch),
-                            fix: "run the job file the checkpoint was taken with, or start with a new [checkpoint] \
-                                  location"
-                                .into(),
+                            fix: e.fix().into(),
                         })?;
                         tracing::info!(
                             job = %plan.name,
@@ -744,14 +742,14 @@ impl Runtime {
                     .map_err(|e| JobError::Plan(e.to_string()))?,
                 Some(stored) => {
                     newest = newest.max(stored.epoch);
-                    let fail = |message: String| JobError::Checkpoint {
+                    // The partition's state may come from another instance: a plan that does not
+                    // fit it means the instances run different job files.
+                    let fail = |message: String, fix: &str| JobError::Checkpoint {
                         location: store.location(),
                         message,
-                        fix:
-                            "run the same job file on every instance, or start the job with a new [checkpoint] location"
-                                .into(),
+                        fix: fix.to_string(),
                     };
-                    let cp = stored.checkpoint().map_err(|e| fail(format!("epoch {}: {e}", stored.epoch)))?;
+                    let cp = stored.checkpoint().map_err(|e| fail(format!("epoch {}: {e}", stored.epoch), e.fix()))?;
                     tracing::info!(
                         job = %plan.name,
                         "repartition partition {p}: resuming from checkpoint {} at {} (offset {:?})",
@@ -759,8 +757,16 @@ impl Runtime {
                         store.location(),
                         cp.offsets.get(&p)
                     );
-                    Pipeline::restore_merge(&plan, input.clone(), &tables, &sources, now, &cp)
-                        .map_err(|e| fail(format!("epoch {}: {e}", stored.epoch)))?
+                    Pipeline::restore_merge(&plan, input.clone(), &tables, &sources, now, &cp).map_err(|e| {
+                        let fix = match &e {
+                            RestoreError::Checkpoint(CheckpointError::PlanChanged { .. }) | RestoreError::Build(_) => {
+                                "run the same job file on every instance, or start the job with a new [checkpoint] \
+                                 location"
+                            }
+                            _ => e.fix(),
+                        };
+                        fail(format!("epoch {}: {e}", stored.epoch), fix)
+                    })?
                 }
             };
             store.prune().await?;

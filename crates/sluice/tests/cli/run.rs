@@ -121,6 +121,22 @@ async fn run_people_writes_exact_aggregates_and_resumes_from_its_checkpoint() {
     let fourth = sluice(dir.path(), &["run", job, "-b", &b, "--available-now", "--quiet"]).await.ok();
     assert!(!fourth.stderr.contains("no checkpoint to resume from"), "{}", fourth.stderr);
     assert!(fourth.stderr.contains("0 records read in all"), "{}", fourth.stderr);
+
+    // The job file changed under its checkpoint: refused, once, with the way out.
+    let text = std::fs::read_to_string(job).unwrap();
+    let changed = text.replace("\"sum(flag) AS flagged\",", "\"sum(flag) AS flagged\", \"max(amount) AS biggest\",");
+    assert_ne!(changed, text);
+    std::fs::write(dir.path().join("changed.toml"), changed).unwrap();
+    let fifth = sluice(dir.path(), &["run", "changed.toml", "-b", &b, "--available-now", "--quiet"]).await.failed();
+    let cp = dir.path().join("checkpoints/people").canonicalize().unwrap();
+    let last = fifth.stderr.trim_end().lines().last().unwrap_or_default();
+    let (head, tail) = last.split_once(": epoch 1: ").unwrap_or_else(|| panic!("{}", fifth.stderr));
+    assert_eq!(head, format!("error: the job stopped: checkpoints at {}", cp.display()));
+    assert_eq!(
+        tail,
+        "the queries of job `people` changed since this checkpoint was taken, so its state does not fit them; run the \
+         job file the checkpoint was taken with, or start with a new [checkpoint] location"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
