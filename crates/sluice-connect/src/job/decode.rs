@@ -237,10 +237,10 @@ fn map_onto(input: &RowSchema, decoder: Arc<RowDecoder>, id: u32) -> Result<Arc<
 
 type First = ((u32, Vec<u32>), Arc<RowDecoder>);
 
-/// The schema registered last under `<topic>-value`, as the job's input schema.
 /// How often a source still waiting for its schema says so.
 const WAIT_REMINDER: Duration = Duration::from_secs(10);
 
+/// The schema registered last under `<topic>-value`, as the job's input schema.
 async fn latest_schema(
     url: &str,
     topic: &str,

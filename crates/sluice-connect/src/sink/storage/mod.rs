@@ -143,8 +143,9 @@ impl Target {
         }))
     }
 
-    /// Opens the storage: creates a local directory if needed; builds the S3 client (no request
-    /// is made: a missing bucket shows at the first write).
+    /// Opens the storage: creates a local directory if needed; builds the S3 client (no S3
+    /// request is made: a missing bucket shows at the first write; without credentials, the
+    /// metadata service is asked, see [`S3Storage::open`]).
     pub fn open(&self, options: &S3Options) -> Result<Arc<dyn Storage>, StorageError> {
         match self {
             Target::Local(dir) => Ok(Arc::new(LocalStorage::open(dir)?)),
