@@ -121,18 +121,6 @@ pub enum CheckpointError {
     },
 }
 
-impl crate::RestoreError {
-    /// What to do about it.
-    pub fn fix(&self) -> &'static str {
-        match self {
-            crate::RestoreError::Checkpoint(e) => e.fix(),
-            crate::RestoreError::Build(_) => {
-                "run the job file the checkpoint was taken with, or start with a new [checkpoint] location"
-            }
-        }
-    }
-}
-
 impl CheckpointError {
     /// What to do about it.
     pub fn fix(&self) -> &'static str {

@@ -1201,3 +1201,15 @@ pub enum RestoreError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
 }
+
+impl RestoreError {
+    /// What to do about it.
+    pub fn fix(&self) -> &'static str {
+        match self {
+            RestoreError::Checkpoint(e) => e.fix(),
+            RestoreError::Build(_) => {
+                "run the job file the checkpoint was taken with, or start with a new [checkpoint] location"
+            }
+        }
+    }
+}
