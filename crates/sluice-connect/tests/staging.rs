@@ -278,3 +278,38 @@ async fn files_roll_and_scale_out_instances_keep_apart() {
     assert!(published(dir.path()).contains(&"part-b-000001-00000.jsonl".to_string()));
     assert!(staged(dir.path()).is_empty());
 }
+
+/// Writers of one sink directory (instances of a scaled-out job, or one job's overlapping
+/// epochs): each stages files under its own `_sluice_staging/instance=.../epoch-...`, publishes
+/// them and deletes what it is done with, and a delete drops the directories it leaves empty,
+/// which may include the shared `_sluice_staging` and `out`; every writer's directory and file
+/// creation must survive the others' clean-up (a scale-out test once failed with "cannot create
+/// ...: No such file or directory"). Without the retry this failed in most runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_survive_each_others_directory_clean_up() {
+    use bytes::Bytes;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = local(dir.path());
+    let writer = |instance: u32| {
+        let storage = storage.clone();
+        tokio::spawn(async move {
+            for epoch in 0..1000 {
+                let key = format!("_sluice_staging/instance=i{instance}/epoch-{epoch:06}/part.jsonl");
+                let mut up = storage.create(&key).await?;
+                up.write(Bytes::from_static(b"{}\n")).await?;
+                up.finish().await?;
+                let published = format!("out/i{instance}/part-{epoch}.jsonl");
+                storage.publish(&key, &published).await?;
+                let marker = format!("_sluice_staging/instance=i{instance}/marker-{epoch}");
+                storage.put(&marker, Bytes::from_static(b"x")).await?;
+                storage.delete(&marker).await?;
+                storage.delete(&published).await?;
+            }
+            Ok::<(), sluice_connect::sink::storage::StorageError>(())
+        })
+    };
+    let writers: Vec<_> = (0..4).map(writer).collect();
+    for w in writers {
+        w.await.unwrap().unwrap();
+    }
+}

@@ -87,6 +87,24 @@ fn ensure_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// How many times an operation in a directory is retried after the directory vanished.
+const DIR_RETRIES: usize = 20;
+
+/// Creates `dir` (and its parents) and runs `op`, which makes an entry in it. [`Storage::delete`]
+/// drops the directories it leaves empty, as object stores have none, so another writer of
+/// the same tree (another instance of a scaled-out job, or this one's next epoch) may remove
+/// `dir` or a parent between the two: a `NotFound` from either step is retried.
+fn in_dir<T>(dir: &Path, mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut tries = 0;
+    loop {
+        let result = ensure_dir(dir).and_then(|()| op());
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && tries < DIR_RETRIES && !dir.is_dir() => tries += 1,
+            other => return other,
+        }
+    }
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
@@ -104,11 +122,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 
 
 fn put_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = parent(path);
-    ensure_dir(dir)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("object");
     let tmp = dir.join(format!(".{name}.tmp-{}-{}", std::process::id(), TMP_SEQ.fetch_add(1, Ordering::Relaxed)));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        // Once the temporary file is in the directory, nobody removes the directory.
+        let mut f = in_dir(dir, || std::fs::File::create(&tmp))?;
         f.write_all(data)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -173,12 +191,9 @@ impl Storage for LocalStorage {
     async fn create(&self, key: &str) -> Result<Box<dyn Upload>, StorageError> {
         let path = self.path("create", key)?;
         let p = path.clone();
-        let file = blocking(move || {
-            ensure_dir(parent(&p))?;
-            std::fs::File::create(&p)
-        })
-        .await
-        .map_err(|e| self.err("create", key, e))?;
+        let file = blocking(move || in_dir(parent(&p), || std::fs::File::create(&p)))
+            .await
+            .map_err(|e| self.err("create", key, e))?;
         Ok(Box::new(LocalUpload { file: Some(file), path, location: self.location(key), size: 0, buf: Vec::new() }))
     }
 
@@ -187,10 +202,14 @@ impl Storage for LocalStorage {
         let dst = self.path("publish", to)?;
         blocking(move || {
             let dir = parent(&dst);
-            ensure_dir(dir)?;
-            std::fs::rename(&src, &dst)?;
+            in_dir(dir, || std::fs::rename(&src, &dst))?;
             sync_dir(dir)?;
-            sync_dir(parent(&src))
+            // The staging directory, now maybe empty, may already be gone (dropped by a delete
+            // beside it): then there is nothing left to make durable.
+            match sync_dir(parent(&src)) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
         })
         .await
         .map_err(|e| self.err("publish", to, e).with_fix(format!("the staged file was {}", self.location(from))))
