@@ -375,6 +375,40 @@ impl Compiler<'_> {
                 need(a[0].1, &num, 0, "a number")?;
                 Ok(simple(Func::Sqrt, a, Some(Kind::Float)))
             }
+            "ln" | "log10" | "exp" | "signum" | "sign" => {
+                arity(1, 1)?;
+                let a = compiled(self)?;
+                need(a[0].1, &num, 0, "a number")?;
+                let f = match name {
+                    "ln" => Func::Ln,
+                    "log10" => Func::Log10,
+                    "exp" => Func::Exp,
+                    _ => Func::Signum,
+                };
+                Ok(simple(f, a, Some(Kind::Float)))
+            }
+            // log(x) is the natural logarithm; log(base, x) as Spark.
+            "log" => {
+                arity(1, 2)?;
+                let a = compiled(self)?;
+                for (i, arg) in a.iter().enumerate() {
+                    need(arg.1, &num, i, "numbers")?;
+                }
+                let f = if a.len() == 1 { Func::Ln } else { Func::Log };
+                Ok(simple(f, a, Some(Kind::Float)))
+            }
+            "nullif" => {
+                arity(2, 2)?;
+                let eq = Expr::Binary {
+                    op: BinaryOp::Eq,
+                    left: Box::new(args[0].clone()),
+                    right: Box::new(args[1].clone()),
+                    pos: args[1].pos(),
+                };
+                let (c, _) = self.compile(&eq)?;
+                let (a, k) = self.compile(&args[0])?;
+                Ok((Node::If { c: Box::new(c), t: Box::new(Node::Lit(Value::Null)), f: Box::new(a) }, k))
+            }
             "pow" | "power" => {
                 arity(2, 2)?;
                 let a = compiled(self)?;
@@ -527,6 +561,12 @@ impl Compiler<'_> {
                 let a = compiled(self)?;
                 Ok((Node::Concat(a.into_iter().map(|t| t.0).collect()), Some(Kind::Str)))
             }
+            "ifnull" | "nvl" => {
+                arity(2, 2)?;
+                let a = compiled(self)?;
+                let (nodes, k) = self.unify(a, args, name)?;
+                Ok((Node::Coalesce(nodes), k))
+            }
             "coalesce" | "greatest" | "least" => {
                 arity(1, usize::MAX)?;
                 let a = compiled(self)?;
@@ -557,6 +597,12 @@ impl Compiler<'_> {
                     "pow",
                     "power",
                     "abs",
+                    "ln",
+                    "log",
+                    "log10",
+                    "exp",
+                    "signum",
+                    "sign",
                     "floor",
                     "ceil",
                     "round",
@@ -588,6 +634,9 @@ impl Compiler<'_> {
                     "substring",
                     "concat",
                     "coalesce",
+                    "ifnull",
+                    "nvl",
+                    "nullif",
                     "greatest",
                     "least",
                     "if",
@@ -881,6 +930,18 @@ mod tests {
         assert_eq!(ev("replace(action, '', 'x')"), Value::from("view"));
         assert_eq!(ev("replace(action, 'v', CAST(NULL AS string))"), Value::Null);
         assert_eq!(ev("coalesce(flag, n > 3)"), Value::Bool(true));
+        assert_eq!(ev("ifnull(flag, n > 3)"), Value::Bool(true));
+        assert_eq!(ev("nvl(CAST(NULL AS bigint), n)"), Value::Int(7));
+        assert_eq!(ev("nullif(n, 7)"), Value::Null);
+        assert_eq!(ev("nullif(action, 'click')"), Value::from("view"));
+        assert_eq!(ev("100 / nullif(n - 7, 0)"), Value::Null);
+        assert_eq!(ev("round(ln(exp(2)), 6)"), Value::Float(2.0));
+        assert_eq!(ev("log10(1000)"), Value::Float(3.0));
+        assert_eq!(ev("log(2, 1024)"), Value::Float(10.0));
+        assert_eq!(ev("round(log(exp(1)), 6)"), Value::Float(1.0));
+        assert_eq!(ev("ln(0)"), Value::Null);
+        assert_eq!(ev("log(-2, 8)"), Value::Null);
+        assert_eq!(ev("signum(-value) + sign(n) + sign(0)"), Value::Float(0.0));
         assert_eq!(ev("if(n > 3, value, n)"), Value::Float(221.45));
         assert_eq!(ev("greatest(1, n, 3)"), Value::Int(7));
         assert_eq!(
@@ -991,6 +1052,10 @@ mod tests {
         assert!(e.message.contains("the pattern must be a text literal"), "{e}");
         let e = err("date_format(action, 'yyyy')");
         assert!(e.message.contains("needs a timestamp"), "{e}");
+        let e = err("ln(action)");
+        assert!(e.message.contains("needs a number"), "{e}");
+        let e = err("nullif(action, 3)");
+        assert!(e.message.contains("cannot compare string with int"), "{e}");
         let e = err("hour(n)");
         assert!(e.message.contains("needs a timestamp"), "{e}");
         let e = err("hours(ts)");

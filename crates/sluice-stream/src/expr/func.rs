@@ -9,6 +9,8 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
     ("sqrt(x)", "square root as double (NaN for negatives)"),
     ("pow(x, y) / power(x, y)", "x to the power y as double"),
     ("abs(x)", "absolute value"),
+    ("ln(x) / log10(x) / log(base, x) / exp(x)", "logarithms (NULL for x ≤ 0) and e to the power x, as double"),
+    ("signum(x) / sign(x)", "-1.0, 0.0 or 1.0 by the sign of x"),
     ("floor(x) / ceil(x)", "round a double down / up to a bigint"),
     ("floor(ts, 'interval')", "start of the fixed-size bucket (e.g. '5 minutes') holding ts"),
     ("round(x [, digits])", "round half up, as Spark does"),
@@ -23,7 +25,8 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
     ("trim(s) / ltrim(s) / rtrim(s)", "without leading and trailing / leading / trailing spaces"),
     ("replace(s, search [, with])", "every occurrence of search replaced (removed without `with`)"),
     ("substring(s, start [, len])", "characters from a 1-based start"),
-    ("coalesce(a, b, ...)", "the first non-NULL argument"),
+    ("coalesce(a, b, ...)", "the first non-NULL argument; also ifnull(a, b) / nvl(a, b)"),
+    ("nullif(a, b)", "NULL when a = b, else a"),
     ("if(cond, a, b)", "a when cond is true, else b"),
     (
         "year / quarter / month / day / dayofweek / dayofyear / hour / minute / second(ts)",
@@ -58,6 +61,11 @@ pub(crate) enum Func {
     Greatest,
     Least,
     Part(time::DatePart),
+    Ln,
+    Log10,
+    Log,
+    Exp,
+    Signum,
     Trim,
     LTrim,
     RTrim,
@@ -94,6 +102,23 @@ impl Func {
         }
         match self {
             Func::Sqrt => a.as_f64().map_or(Value::Null, |x| Value::Float(x.sqrt())),
+            // Logarithms of non-positive numbers (and to a non-positive base) are NULL, as in Spark.
+            Func::Ln => a.as_f64().filter(|x| *x > 0.0).map_or(Value::Null, |x| Value::Float(x.ln())),
+            Func::Log10 => a.as_f64().filter(|x| *x > 0.0).map_or(Value::Null, |x| Value::Float(x.log10())),
+            Func::Log => match (a.as_f64(), b.as_f64()) {
+                (Some(base), Some(x)) if base > 0.0 && x > 0.0 => Value::Float(x.ln() / base.ln()),
+                _ => Value::Null,
+            },
+            Func::Exp => a.as_f64().map_or(Value::Null, |x| Value::Float(x.exp())),
+            Func::Signum => a.as_f64().map_or(Value::Null, |x| {
+                Value::Float(if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    x
+                })
+            }),
             Func::Pow => match (a.as_f64(), b.as_f64()) {
                 (Some(x), Some(y)) => Value::Float(x.powf(y)),
                 _ => Value::Null,
