@@ -45,10 +45,40 @@ use tokio::sync::mpsc;
 pub const EPOCH_METADATA: &str = "sluice epoch=";
 
 /// Records polled together, their values in one buffer.
+///
+/// A batch the source handed over goes back to it when dropped: its buffers are kept (up to
+/// [`MAX_SPARES`]) for the batches polled next, so that a batch neither grows from nothing
+/// (copying itself at every doubling) nor faults in fresh pages (together ~3% of a job's CPU).
 #[derive(Debug, Default)]
 pub struct RawBatch {
     data: Vec<u8>,
     records: Vec<RawRecord>,
+    spares: Option<Spares>,
+}
+
+/// Buffers of dropped batches, for the next ones.
+type Spares = Arc<Mutex<Vec<(Vec<u8>, Vec<RawRecord>)>>>;
+
+/// Most spare buffers kept. Batches circulate (the pending one, those in the channel to the
+/// runtime, the one it works on): one is dropped for each taken, so the spares seldom number
+/// more than one; more would only hold memory while the job is idle.
+const MAX_SPARES: usize = 2;
+
+impl Drop for RawBatch {
+    fn drop(&mut self) {
+        let Some(spares) = self.spares.take() else { return };
+        // A buffer far above the usual (an unusually large batch) is let go, and none is kept.
+        if self.data.capacity() > 2 * MAX_BATCH_BYTES || self.records.capacity() == 0 {
+            return;
+        }
+        let (mut data, mut records) = (std::mem::take(&mut self.data), std::mem::take(&mut self.records));
+        data.clear();
+        records.clear();
+        let mut spares = lock(&spares);
+        if spares.len() < MAX_SPARES {
+            spares.push((data, records));
+        }
+    }
 }
 
 /// One record of a [`RawBatch`].
@@ -107,11 +137,17 @@ impl RawBatch {
     }
 }
 
-/// The pending batch, replaced by an empty one of its size (rather than growing from nothing).
-fn take_batch(pending: &mut RawBatch) -> RawBatch {
-    let next =
-        RawBatch { data: Vec::with_capacity(pending.data.len()), records: Vec::with_capacity(pending.records.len()) };
-    std::mem::replace(pending, next)
+/// The pending batch, to be handed over (it comes back to `spares` when dropped); replaced by
+/// an empty one with spare buffers, or else buffers a quarter larger than its (rather than
+/// growing from nothing).
+fn take_batch(pending: &mut RawBatch, spares: &Spares) -> RawBatch {
+    let (data, records) = lock(spares).pop().unwrap_or_else(|| {
+        let (d, r) = (pending.data.len(), pending.records.len());
+        (Vec::with_capacity(d + d / 4), Vec::with_capacity(r + r / 4))
+    });
+    let mut taken = std::mem::replace(pending, RawBatch { data, records, spares: None });
+    taken.spares = Some(spares.clone());
+    taken
 }
 
 /// Longest a revocation waits for the runtime's checkpoint before the partitions go anyway.
@@ -163,6 +199,8 @@ struct Shared {
     assigned: Mutex<Vec<i32>>,
     /// Records polled but not yet handed over.
     pending: Mutex<RawBatch>,
+    /// Buffers of batches the runtime is done with.
+    spares: Spares,
     /// The last error librdkafka reported.
     last_error: Mutex<Option<String>>,
     /// [`KafkaSource::start_fresh`], until the first assignment.
@@ -213,10 +251,14 @@ impl SourceContext {
     }
 
     fn flush_pending(&self) {
-        let batch = take_batch(&mut lock(&self.shared.pending));
-        if !batch.is_empty() {
-            self.send(SourceEvent::Records(batch));
-        }
+        let batch = {
+            let mut pending = lock(&self.shared.pending);
+            if pending.is_empty() {
+                return;
+            }
+            take_batch(&mut pending, &self.shared.spares)
+        };
+        self.send(SourceEvent::Records(batch));
     }
 
     /// A job without a checkpoint ([`KafkaSource::start_fresh`]) at its first assignment: the
@@ -813,7 +855,7 @@ impl Handler for Collect<'_, '_> {
         // `max_records` rather than as one (batches of a million records had the allocator map
         // and zero fresh pages for each).
         if self.pending.is_full(self.reader.config.max_records) {
-            self.reader.ctx.send(SourceEvent::Records(take_batch(self.pending)));
+            self.reader.ctx.send(SourceEvent::Records(take_batch(self.pending, &self.reader.shared.spares)));
         }
     }
 
@@ -1030,6 +1072,41 @@ mod tests {
         assert_eq!(b.value(2), Some(&b""[..]));
         assert_eq!(b.value(3), None);
         assert_eq!(b.record(1).offset, 7);
+    }
+
+    #[test]
+    fn a_dropped_batch_gives_its_buffers_to_the_next_one_and_nothing_of_its_records() {
+        let spares = Spares::default();
+        let mut pending = RawBatch::default();
+        pending.push(0, 1, 10, Some(&[7u8; 1000]));
+        pending.push(0, 2, 11, None);
+        let first = take_batch(&mut pending, &spares);
+        assert_eq!((first.len(), first.value(0).map(<[u8]>::len)), (2, Some(1000)));
+        // The pending batch starts with room for a batch like the last one.
+        assert!(pending.is_empty() && pending.data.capacity() >= 1000 && pending.records.capacity() >= 2);
+        let buffer = first.data.as_ptr();
+        drop(first);
+        assert_eq!(lock(&spares).len(), 1);
+        // The next pending batch takes the spare buffers, empty.
+        pending.push(1, 3, 12, Some(b"x"));
+        let second = take_batch(&mut pending, &spares);
+        assert_eq!(pending.data.as_ptr(), buffer, "the dropped batch's buffer is reused");
+        assert!(pending.is_empty() && pending.data.is_empty());
+        assert_eq!((second.len(), second.value(0), second.record(0).offset), (1, Some(&b"x"[..]), 3));
+        drop(second);
+        // At most MAX_SPARES are kept; an empty flush keeps none.
+        for _ in 0..MAX_SPARES + 2 {
+            let mut b = RawBatch::default();
+            b.spares = Some(spares.clone());
+            b.push(0, 0, 0, Some(b"y"));
+            drop(b);
+        }
+        assert_eq!(lock(&spares).len(), MAX_SPARES);
+        let before = lock(&spares).len();
+        let mut empty = RawBatch::default();
+        empty.spares = Some(spares.clone());
+        drop(empty);
+        assert_eq!(lock(&spares).len(), before);
     }
 
     #[test]
