@@ -327,20 +327,39 @@ impl DatePart {
 
     /// This part of the timestamp `ms` (milliseconds since the epoch, UTC).
     pub fn of(self, ms: i64) -> i64 {
+        Civil::of(ms).part(self)
+    }
+}
+
+/// A timestamp's calendar date and time of day (UTC), worked out once for all its parts.
+struct Civil {
+    days: i64,
+    /// Milliseconds into the day.
+    in_day: i64,
+    year: i64,
+    month: u32,
+    day: u32,
+}
+
+impl Civil {
+    fn of(ms: i64) -> Civil {
         let days = ms.div_euclid(DAY);
-        let in_day = ms.rem_euclid(DAY);
         let (year, month, day) = civil_from_days(days);
-        match self {
-            DatePart::Year => year,
-            DatePart::Quarter => i64::from((month - 1) / 3 + 1),
-            DatePart::Month => i64::from(month),
-            DatePart::Day => i64::from(day),
+        Civil { days, in_day: ms.rem_euclid(DAY), year, month, day }
+    }
+
+    fn part(&self, part: DatePart) -> i64 {
+        match part {
+            DatePart::Year => self.year,
+            DatePart::Quarter => i64::from((self.month - 1) / 3 + 1),
+            DatePart::Month => i64::from(self.month),
+            DatePart::Day => i64::from(self.day),
             // 1970-01-01 was a Thursday (5 when Sunday is 1).
-            DatePart::DayOfWeek => (days + 4).rem_euclid(7) + 1,
-            DatePart::DayOfYear => days - days_from_civil(year, 1, 1) + 1,
-            DatePart::Hour => in_day / HOUR,
-            DatePart::Minute => in_day % HOUR / MINUTE,
-            DatePart::Second => in_day % MINUTE / SECOND,
+            DatePart::DayOfWeek => (self.days + 4).rem_euclid(7) + 1,
+            DatePart::DayOfYear => self.days - days_from_civil(self.year, 1, 1) + 1,
+            DatePart::Hour => self.in_day / HOUR,
+            DatePart::Minute => self.in_day % HOUR / MINUTE,
+            DatePart::Second => self.in_day % MINUTE / SECOND,
         }
     }
 }
@@ -434,41 +453,39 @@ impl DateFormat {
 
     /// Formats the timestamp `ms` (UTC).
     pub fn format(&self, ms: i64) -> String {
-        use std::fmt::Write;
-        let days = ms.div_euclid(DAY);
-        let in_day = ms.rem_euclid(DAY);
-        let (year, month, day) = civil_from_days(days);
+        let t = Civil::of(ms);
+        let hour = t.part(DatePart::Hour);
+        let month = MONTHS[t.month as usize - 1];
         let mut out = String::new();
         for p in &self.0 {
             let (c, n) = match p {
-                Piece::Text(t) => {
-                    out.push_str(t);
+                Piece::Text(text) => {
+                    out.push_str(text);
                     continue;
                 }
                 Piece::Field(c, n) => (*c, *n),
             };
             let num = |v: i64| format!("{v:0n$}");
-            let hour = in_day / HOUR;
             let s = match c {
-                'y' if n == 2 => format!("{:02}", year.rem_euclid(100)),
-                'y' => num(year),
-                'M' if n == 3 => MONTHS[month as usize - 1][..3].to_string(),
-                'M' if n == 4 => MONTHS[month as usize - 1].to_string(),
-                'M' => num(i64::from(month)),
-                'd' => num(i64::from(day)),
-                'D' => num(days - days_from_civil(year, 1, 1) + 1),
+                'y' if n == 2 => format!("{:02}", t.year.rem_euclid(100)),
+                'y' => num(t.year),
+                'M' if n == 3 => month[..3].to_string(),
+                'M' if n == 4 => month.to_string(),
+                'M' => num(t.part(DatePart::Month)),
+                'd' => num(t.part(DatePart::Day)),
+                'D' => num(t.part(DatePart::DayOfYear)),
                 'E' => {
-                    let name = WEEKDAYS[(days + 4).rem_euclid(7) as usize];
+                    let name = WEEKDAYS[t.part(DatePart::DayOfWeek) as usize - 1];
                     if n == 4 { name.to_string() } else { name[..3].to_string() }
                 }
                 'H' => num(hour),
                 'h' => num((hour + 11) % 12 + 1),
                 'a' => (if hour < 12 { "AM" } else { "PM" }).to_string(),
-                'm' => num(in_day % HOUR / MINUTE),
-                's' => num(in_day % MINUTE / SECOND),
+                'm' => num(t.part(DatePart::Minute)),
+                's' => num(t.part(DatePart::Second)),
                 // Milliseconds, then zeros: sluice's timestamps hold no finer time.
                 _ => {
-                    let mut f = format!("{:03}", in_day % SECOND);
+                    let mut f = format!("{:03}", t.in_day % SECOND);
                     f.truncate(n);
                     while f.len() < n {
                         f.push('0');
@@ -476,7 +493,7 @@ impl DateFormat {
                     f
                 }
             };
-            let _ = write!(out, "{s}");
+            out.push_str(&s);
         }
         out
     }
@@ -492,6 +509,7 @@ pub fn gcd(mut a: i64, mut b: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn date_format_patterns() {
@@ -528,8 +546,6 @@ mod tests {
         assert_eq!(DatePart::by_function("dayofmonth"), Some(DatePart::Day));
         assert_eq!(DatePart::by_function("weekday"), None);
     }
-
-    use super::*;
 
     #[test]
     fn durations() {

@@ -368,24 +368,23 @@ impl Compiler<'_> {
         let simple = |f: Func, args: Vec<Typed>, kind: Option<Kind>| -> Typed {
             (Node::Call { f, args: args.into_iter().map(|a| a.0).collect() }, kind)
         };
+        // A function of one argument of the kinds `ok` (`hint` in the error), giving `kind`.
+        let unary = |me: &Self, f: Func, ok: &[Kind], hint: &str, kind: Kind| -> Result<Typed, ExprError> {
+            arity(1, 1)?;
+            let a = compiled(me)?;
+            need(a[0].1, ok, 0, hint)?;
+            Ok(simple(f, a, Some(kind)))
+        };
         match name {
-            "sqrt" => {
-                arity(1, 1)?;
-                let a = compiled(self)?;
-                need(a[0].1, &num, 0, "a number")?;
-                Ok(simple(Func::Sqrt, a, Some(Kind::Float)))
-            }
-            "ln" | "log10" | "exp" | "signum" | "sign" => {
-                arity(1, 1)?;
-                let a = compiled(self)?;
-                need(a[0].1, &num, 0, "a number")?;
+            "sqrt" | "ln" | "log10" | "exp" | "signum" | "sign" => {
                 let f = match name {
+                    "sqrt" => Func::Sqrt,
                     "ln" => Func::Ln,
                     "log10" => Func::Log10,
                     "exp" => Func::Exp,
                     _ => Func::Signum,
                 };
-                Ok(simple(f, a, Some(Kind::Float)))
+                unary(self, f, &num, "a number", Kind::Float)
             }
             // log(x) is the natural logarithm; log(base, x) as Spark.
             "log" => {
@@ -457,10 +456,7 @@ impl Compiler<'_> {
                 Ok((Node::Call { f, args: vec![first] }, k))
             }
             "is_prime" => {
-                arity(1, 1)?;
-                let a = compiled(self)?;
-                need(a[0].1, &[Kind::Int], 0, "an integer (CAST(x AS bigint) for other numbers)")?;
-                Ok(simple(Func::IsPrime, a, Some(Kind::Bool)))
+                unary(self, Func::IsPrime, &[Kind::Int], "an integer (CAST(x AS bigint) for other numbers)", Kind::Bool)
             }
             "date_trunc" => {
                 arity(2, 2)?;
@@ -485,20 +481,14 @@ impl Compiler<'_> {
                 };
                 Ok(simple(f, a, Some(Kind::Timestamp)))
             }
-            "unix_seconds" | "unix_millis" | "unix_timestamp" => {
-                arity(1, 1)?;
-                let a = compiled(self)?;
-                need(a[0].1, &[Kind::Timestamp], 0, "a timestamp")?;
-                let f = if name == "unix_millis" { Func::UnixMillis } else { Func::UnixSeconds };
-                Ok(simple(f, a, Some(Kind::Int)))
-            }
-            "year" | "quarter" | "month" | "day" | "dayofmonth" | "dayofweek" | "dayofyear" | "hour" | "minute"
-            | "second" => {
-                arity(1, 1)?;
-                let a = compiled(self)?;
-                need(a[0].1, &[Kind::Timestamp], 0, "a timestamp")?;
-                let part = time::DatePart::by_function(name).unwrap_or(time::DatePart::Year);
-                Ok(simple(Func::Part(part), a, Some(Kind::Int)))
+            "unix_seconds" | "unix_millis" | "unix_timestamp" | "year" | "quarter" | "month" | "day" | "dayofmonth"
+            | "dayofweek" | "dayofyear" | "hour" | "minute" | "second" => {
+                let f = match name {
+                    "unix_millis" => Func::UnixMillis,
+                    "unix_seconds" | "unix_timestamp" => Func::UnixSeconds,
+                    _ => Func::Part(time::DatePart::by_function(name).unwrap_or(time::DatePart::Year)),
+                };
+                unary(self, f, &[Kind::Timestamp], "a timestamp", Kind::Int)
             }
             "date_format" => {
                 arity(2, 2)?;
@@ -511,33 +501,17 @@ impl Compiler<'_> {
                 need(k, &[Kind::Timestamp], 0, "a timestamp")?;
                 Ok((Node::DateFormat { e: Box::new(n), format: Box::new(format) }, Some(Kind::Str)))
             }
-            "to_timestamp" => {
-                arity(1, 1)?;
-                let a = compiled(self)?;
-                need(a[0].1, &[Kind::Str, Kind::Timestamp], 0, "text")?;
-                Ok(simple(Func::ToTimestamp, a, Some(Kind::Timestamp)))
-            }
-            "lower" | "upper" | "length" => {
-                arity(1, 1)?;
-                let a = compiled(self)?;
-                need(a[0].1, &[Kind::Str], 0, "text")?;
+            "to_timestamp" => unary(self, Func::ToTimestamp, &[Kind::Str, Kind::Timestamp], "text", Kind::Timestamp),
+            "lower" | "upper" | "length" | "trim" | "ltrim" | "rtrim" => {
                 let (f, k) = match name {
                     "lower" => (Func::Lower, Kind::Str),
                     "upper" => (Func::Upper, Kind::Str),
-                    _ => (Func::Length, Kind::Int),
+                    "length" => (Func::Length, Kind::Int),
+                    "trim" => (Func::Trim, Kind::Str),
+                    "ltrim" => (Func::LTrim, Kind::Str),
+                    _ => (Func::RTrim, Kind::Str),
                 };
-                Ok(simple(f, a, Some(k)))
-            }
-            "trim" | "ltrim" | "rtrim" => {
-                arity(1, 1)?;
-                let a = compiled(self)?;
-                need(a[0].1, &[Kind::Str], 0, "text")?;
-                let f = match name {
-                    "trim" => Func::Trim,
-                    "ltrim" => Func::LTrim,
-                    _ => Func::RTrim,
-                };
-                Ok(simple(f, a, Some(Kind::Str)))
+                unary(self, f, &[Kind::Str], "text", k)
             }
             "replace" => {
                 arity(2, 3)?;

@@ -143,19 +143,16 @@ const METADATA_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_se
 /// Sends the metadata service one HTTP request and waits for the first byte of any answer.
 fn probe_metadata(endpoint: &str, timeout: std::time::Duration) -> Result<(), String> {
     use std::io::{Read, Write};
-    use std::net::ToSocketAddrs;
-    let rest = endpoint.strip_prefix("http://").ok_or_else(|| "is not an http:// URL".to_string())?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
+    let url = reqwest::Url::parse(endpoint).ok().filter(|u| u.scheme() == "http");
+    let Some((url, host)) = url.as_ref().and_then(|u| Some((u, u.host_str()?))) else {
+        return Err("is not an http:// URL".to_string());
     };
-    let addr = with_port
-        .to_socket_addrs()
+    let authority = format!("{host}:{}", url.port_or_known_default().unwrap_or(80));
+    let addr = url
+        .socket_addrs(|| Some(80))
         .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| format!("cannot be resolved ({with_port})"))?;
+        .and_then(|a| a.into_iter().next())
+        .ok_or_else(|| format!("cannot be resolved ({authority})"))?;
     let mut conn = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
         if e.kind() == std::io::ErrorKind::TimedOut {
             format!("did not accept a connection within {timeout:?}")
