@@ -446,6 +446,28 @@ fn validate_window(w: &WindowPlan) -> Result<(), String> {
     }
 }
 
+/// Counts what became of a row of query `qi` with event time `t`; the dead-letter reason when
+/// it was late.
+#[inline(always)]
+fn counted(
+    metrics: &mut Metrics,
+    watermark: Option<i64>,
+    qi: usize,
+    t: i64,
+    admission: Admission,
+) -> Option<DeadLetterReason> {
+    match admission {
+        Admission::Accepted { partially_late } => {
+            metrics.partially_late[qi] += u64::from(partially_late);
+            None
+        }
+        Admission::Late { window_end } => {
+            metrics.late[qi] += 1;
+            Some(DeadLetterReason::Late { event_time: t, watermark: watermark.unwrap_or(i64::MIN), window_end })
+        }
+    }
+}
+
 fn run_steps(steps: &[Step], rows: &mut Vec<Row>) {
     for step in steps {
         if rows.is_empty() {
@@ -787,8 +809,29 @@ impl Pipeline {
     }
 
     /// Runs one record through one query; returns a dead-letter reason when it is late.
-    #[inline]
+    #[inline(always)]
     fn process_in_query(&mut self, qi: usize, rec: &SourceRecord, t: i64) -> Option<DeadLetterReason> {
+        let q = &mut self.queries[qi];
+        // The common shape (filters, then an aggregate, in a single instance) goes straight to
+        // the operator, without the row buffer of the general path.
+        if let (true, Some(op), Mode::Single | Mode::Merge) = (q.pre_filters_only, &mut q.agg, self.mode) {
+            let pass = q.pre.iter().all(|s| match s {
+                Step::Filter(c) => c.test(&rec.row.values),
+                _ => true,
+            });
+            if !pass {
+                return None;
+            }
+            let admission = op.process_row(&rec.row.values, t);
+            return counted(&mut self.metrics, self.tracker.watermark(), qi, t, admission);
+        }
+        self.process_in_query_general(qi, rec, t)
+    }
+
+    /// [`Pipeline::process_in_query`] for the other shapes: a query's steps before its aggregate
+    /// may turn one record into several rows, and a scaled-out first stage ships rows on.
+    #[inline(never)]
+    fn process_in_query_general(&mut self, qi: usize, rec: &SourceRecord, t: i64) -> Option<DeadLetterReason> {
         let q = &mut self.queries[qi];
         let mut buf = std::mem::take(&mut q.buf);
         buf.clear();
@@ -837,20 +880,10 @@ impl Pipeline {
                 }
             }
             (Some(op), None) => {
-                let mut admit = |r: &[Value]| match op.process_row(r, t) {
-                    Admission::Accepted { partially_late } => {
-                        self.metrics.partially_late[qi] += u64::from(partially_late);
-                        true
-                    }
-                    Admission::Late { window_end } => {
-                        self.metrics.late[qi] += 1;
-                        late = Some(DeadLetterReason::Late {
-                            event_time: t,
-                            watermark: self.tracker.watermark().unwrap_or(i64::MIN),
-                            window_end,
-                        });
-                        false
-                    }
+                let mut admit = |r: &[Value]| {
+                    let admission = op.process_row(r, t);
+                    late = counted(&mut self.metrics, self.tracker.watermark(), qi, t, admission);
+                    late.is_none()
                 };
                 match single {
                     Some(r) => {
