@@ -812,9 +812,10 @@ impl Pipeline {
     #[inline(always)]
     fn process_in_query(&mut self, qi: usize, rec: &SourceRecord, t: i64) -> Option<DeadLetterReason> {
         let q = &mut self.queries[qi];
-        // The common shape (filters, then an aggregate, in a single instance) goes straight to
-        // the operator, without the row buffer of the general path.
-        if let (true, Some(op), Mode::Single | Mode::Merge) = (q.pre_filters_only, &mut q.agg, self.mode) {
+        if q.pre_filters_only {
+            // Filters are tested on the record in place; then, in the common shape (an aggregate
+            // in a single instance), it goes straight to the operator, without the row buffer
+            // of the general path.
             let pass = q.pre.iter().all(|s| match s {
                 Step::Filter(c) => c.test(&rec.row.values),
                 _ => true,
@@ -822,44 +823,33 @@ impl Pipeline {
             if !pass {
                 return None;
             }
-            let admission = op.process_row(&rec.row.values, t);
-            return counted(&mut self.metrics, self.tracker.watermark(), qi, t, admission);
+            if let (Some(op), Mode::Single | Mode::Merge) = (&mut q.agg, self.mode) {
+                let admission = op.process_row(&rec.row.values, t);
+                return counted(&mut self.metrics, self.tracker.watermark(), qi, t, admission);
+            }
         }
         self.process_in_query_general(qi, rec, t)
     }
 
     /// [`Pipeline::process_in_query`] for the other shapes: a query's steps before its aggregate
-    /// may turn one record into several rows, and a scaled-out first stage ships rows on.
+    /// may turn one record into several rows, and a scaled-out first stage ships rows on. A
+    /// record of a query with only filters before its aggregate comes here having passed them.
     #[inline(never)]
     fn process_in_query_general(&mut self, qi: usize, rec: &SourceRecord, t: i64) -> Option<DeadLetterReason> {
         let q = &mut self.queries[qi];
         let mut buf = std::mem::take(&mut q.buf);
         buf.clear();
-        let single: Option<&[Value]> = if q.pre_filters_only {
-            let pass = q.pre.iter().all(|s| match s {
-                Step::Filter(c) => c.test(&rec.row.values),
-                _ => true,
-            });
-            if !pass {
-                q.buf = buf;
-                return None;
-            }
-            Some(&rec.row.values)
-        } else {
-            buf.push(rec.row.clone());
+        buf.push(rec.row.clone());
+        if !q.pre_filters_only {
             run_steps(&q.pre, &mut buf);
-            None
-        };
+        }
         let mut late = None;
         let shuffle_to = match self.mode {
             Mode::Shuffle { partitions } => Some(partitions as i32),
             Mode::Single | Mode::Merge => None,
         };
         match (&mut q.agg, shuffle_to) {
-            (None, _) => match single {
-                Some(_) => q.pending.push(rec.row.clone()),
-                None => q.pending.append(&mut buf),
-            },
+            (None, _) => q.pending.append(&mut buf),
             (Some(op), Some(partitions)) => {
                 let mut send = |row: Row| {
                     let partition = if q.ranks_all { 0 } else { i32::from(op.vnode_of_row(&row.values)) % partitions };
@@ -874,28 +864,15 @@ impl Pipeline {
                         },
                     });
                 };
-                match single {
-                    Some(_) => send(rec.row.clone()),
-                    None => buf.drain(..).for_each(&mut send),
-                }
+                buf.drain(..).for_each(&mut send);
             }
             (Some(op), None) => {
-                let mut admit = |r: &[Value]| {
-                    let admission = op.process_row(r, t);
+                for r in &buf {
+                    let admission = op.process_row(&r.values, t);
                     late = counted(&mut self.metrics, self.tracker.watermark(), qi, t, admission);
-                    late.is_none()
-                };
-                match single {
-                    Some(r) => {
-                        admit(r);
-                    }
-                    None => {
-                        for r in &buf {
-                            // Rows of one record share its event time: late for one, late for all.
-                            if !admit(&r.values) {
-                                break;
-                            }
-                        }
+                    // Rows of one record share its event time: late for one, late for all.
+                    if late.is_some() {
+                        break;
                     }
                 }
             }

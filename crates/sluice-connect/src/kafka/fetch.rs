@@ -203,6 +203,19 @@ struct Conn {
 }
 
 impl Conn {
+    /// A connection over `stream`, with the lowest versions until ApiVersions is asked.
+    fn new(addr: &str, stream: TcpStream) -> Conn {
+        Conn {
+            addr: addr.to_string(),
+            stream,
+            rbuf: BytesMut::new(),
+            filled: 0,
+            next_id: 0,
+            versions: Versions { fetch: 4, metadata: 4, list_offsets: 1 },
+            inflight: None,
+        }
+    }
+
     fn connect(addr: &str, client_id: &str) -> Result<Conn, String> {
         let mut last = format!("{addr} resolves to no address");
         let addrs = addr.to_socket_addrs().map_err(|e| format!("cannot resolve {addr}: {e}"))?;
@@ -210,15 +223,7 @@ impl Conn {
             match TcpStream::connect_timeout(&a, CONTROL_TIMEOUT) {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
-                    let mut c = Conn {
-                        addr: addr.to_string(),
-                        stream,
-                        rbuf: BytesMut::new(),
-                        filled: 0,
-                        next_id: 0,
-                        versions: Versions { fetch: 4, metadata: 4, list_offsets: 1 },
-                        inflight: None,
-                    };
+                    let mut c = Conn::new(addr, stream);
                     let v: ApiVersionsResponse =
                         c.call(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default(), client_id)?;
                     if v.error_code != 0 {
@@ -958,17 +963,7 @@ mod tests {
             // Until the reader is done (it closes the connection).
             let _ = s.read(&mut [0u8; 1]);
         });
-        let stream = TcpStream::connect(addr).unwrap();
-        let versions = Versions { fetch: 4, metadata: 4, list_offsets: 1 };
-        let conn = Conn {
-            addr: addr.to_string(),
-            stream,
-            rbuf: BytesMut::new(),
-            filled: 0,
-            next_id: 0,
-            versions,
-            inflight: None,
-        };
+        let conn = Conn::new(&addr.to_string(), TcpStream::connect(addr).unwrap());
         (conn, peer)
     }
 
