@@ -78,8 +78,8 @@ pub fn codec_name(codec: i16) -> &'static str {
     }
 }
 
-/// Reads all of `r` into `buf` from its start; more than `limit` bytes is an error. Returns
-/// the length read. The bytes `buf` already holds are written over, not zeroed again (a buffer
+/// Reads all of `r` into `buf` from `at` on; more than `limit` bytes is an error. Returns the
+/// length read. The bytes `buf` already holds are written over, not zeroed again (a buffer
 /// reused from batch to batch costs no memset); a shorter `buf` is first sized for
 /// `compressed` × 4 (records compress about 4:1), so that it is not grown from a few bytes up.
 fn read_into(
@@ -88,18 +88,19 @@ fn read_into(
     limit: usize,
     compressed: usize,
     buf: &mut Vec<u8>,
+    at: usize,
 ) -> Result<usize, RecordsError> {
     let guess = compressed.saturating_mul(4).min(limit + 1);
-    if buf.len() < guess {
-        buf.resize(guess, 0);
+    if buf.len() < at + guess {
+        buf.resize(at + guess, 0);
     }
-    let mut filled = 0;
+    let mut filled = at;
     loop {
         if filled == buf.len() {
-            if filled > limit {
+            if filled - at > limit {
                 return Err(RecordsError::TooLarge { limit });
             }
-            buf.resize(filled.saturating_mul(2).clamp(64 << 10, limit + 1), 0);
+            buf.resize(at + (filled - at).saturating_mul(2).clamp(64 << 10, limit + 1), 0);
         }
         match r.read(&mut buf[filled..]) {
             Ok(0) => break,
@@ -108,7 +109,18 @@ fn read_into(
             Err(source) => return Err(RecordsError::Decompress { codec: codec_name(codec), source }),
         }
     }
-    Ok(filled)
+    Ok(filled - at)
+}
+
+/// Writes `src` at `buf[at..]`, over what is there and growing `buf` when it is shorter.
+fn place(buf: &mut Vec<u8>, at: usize, src: &[u8]) {
+    let end = at + src.len();
+    if buf.len() >= end {
+        buf[at..end].copy_from_slice(src);
+    } else {
+        buf.resize(at, 0);
+        buf.extend_from_slice(src);
+    }
 }
 
 /// xerial snappy-java framing, as Kafka writes snappy batches.
@@ -167,28 +179,52 @@ pub fn decompress<'b>(h: &BatchHeader, bytes: &'b [u8]) -> Result<Cow<'b, [u8]>,
 /// [`decompress`] into `buf`, reusing it from batch to batch: the records section, in `bytes`
 /// when uncompressed, else at the start of `buf` (which keeps its size).
 pub fn decompress_into<'b>(h: &BatchHeader, bytes: &'b [u8], buf: &'b mut Vec<u8>) -> Result<&'b [u8], RecordsError> {
+    if h.compression() == 0 {
+        return section(h, bytes);
+    }
+    let range = decompress_at(h, bytes, buf, 0)?;
+    Ok(&buf[range])
+}
+
+/// The records section of a validated batch written into `buf` at `at` (decompressed, or
+/// copied when uncompressed): its range in `buf` is returned. `buf[..at]` stays as it is; bytes
+/// after the range are room that a later call writes over (never zeroed again), so a buffer
+/// that collects the records of many batches is written once per byte.
+pub fn decompress_at(
+    h: &BatchHeader,
+    bytes: &[u8],
+    buf: &mut Vec<u8>,
+    at: usize,
+) -> Result<std::ops::Range<usize>, RecordsError> {
     let data = section(h, bytes)?;
     let limit = MAX_DECOMPRESSED_BYTES;
+    if buf.len() < at {
+        buf.resize(at, 0);
+    }
     let codec = h.compression();
     let n = match codec {
-        0 => return Ok(data),
-        1 => read_into(flate2::read::MultiGzDecoder::new(data), codec, limit, data.len(), buf)?,
+        0 => {
+            place(buf, at, data);
+            data.len()
+        }
+        1 => read_into(flate2::read::MultiGzDecoder::new(data), codec, limit, data.len(), buf, at)?,
         2 => {
-            *buf = snappy_decompress(data, limit)?;
-            buf.len()
+            let out = snappy_decompress(data, limit)?;
+            place(buf, at, &out);
+            out.len()
         }
         3 => {
             let d = lz4::Decoder::new(data).map_err(|source| RecordsError::Decompress { codec: "lz4", source })?;
-            read_into(d, codec, limit, data.len(), buf)?
+            read_into(d, codec, limit, data.len(), buf, at)?
         }
         4 => {
             let d = zstd::stream::read::Decoder::new(data)
                 .map_err(|source| RecordsError::Decompress { codec: "zstd", source })?;
-            read_into(d, codec, limit, data.len(), buf)?
+            read_into(d, codec, limit, data.len(), buf, at)?
         }
         other => return Err(RecordsError::Codec(other)),
     };
-    Ok(&buf[..n])
+    Ok(at..at + n)
 }
 
 /// The records section of a batch, as stored (compressed or not).
@@ -455,6 +491,32 @@ mod tests {
         let h = validate(&plain).unwrap();
         let data = decompress_into(&h, &plain, &mut buf).unwrap();
         assert_eq!(data.as_ptr(), plain[HEADER_LEN..].as_ptr());
+    }
+
+    #[test]
+    fn sections_written_one_after_another_keep_the_earlier_ones() {
+        let big: Vec<Vec<u8>> = (0..2000u32).map(|i| format!("v{i} {}", "y".repeat(30)).into_bytes()).collect();
+        let big: Vec<SimpleRecord<'_>> = big.iter().map(|v| (None, Some(&v[..]), 7)).collect();
+        let small = [(None, Some(&b"tiny"[..]), 9)];
+        // A buffer longer than what it holds (room left by an earlier, larger use): each
+        // section goes right after the last, over the stale bytes, or past the end.
+        let mut buf = vec![0xAA; 100];
+        let mut at = 3;
+        let mut placed = Vec::new();
+        for (codec, recs) in [(0, &small[..]), (3, &big[..]), (1, &small[..]), (0, &big[..]), (4, &big[..])] {
+            let plain = batch(recs, 0);
+            let bytes = if codec == 0 { plain.clone() } else { compressed(&plain, codec) };
+            let h = validate(&bytes).unwrap();
+            let range = decompress_at(&h, &bytes, &mut buf, at).unwrap();
+            assert_eq!(range.start, at);
+            assert_eq!(&buf[range.clone()], &plain[HEADER_LEN..], "codec {codec}");
+            at = range.end;
+            placed.push((range, plain));
+        }
+        assert_eq!(&buf[..3], &[0xAA; 3], "the bytes before the first section are left alone");
+        for (range, plain) in &placed {
+            assert_eq!(&buf[range.clone()], &plain[HEADER_LEN..], "a later section wrote over an earlier one");
+        }
     }
 
     #[test]

@@ -16,8 +16,9 @@
 //!   keeps librdkafka's fetching, as TLS and SASL do). With librdkafka fetching, records are
 //!   read up to 1,024 at a time (the assigned partitions are forwarded to a queue of the
 //!   source's own, `kafka::native::FetchQueue`). Either way they are handed to the runtime in
-//!   batches (up to `max_records`, or what arrived within `linger`), their values copied into
-//!   one buffer per batch, and the group's events are served by `BaseConsumer::poll` between
+//!   batches (up to `max_records`, or what arrived within `linger`) with their bytes in one
+//!   buffer per batch (a fetched record batch is decompressed straight into it, its records
+//!   pointing into it; librdkafka's values are copied there), and the group's events are served by `BaseConsumer::poll` between
 //!   reads.
 //! - Assignments, revocations and batches reach the runtime in one channel, in the order they
 //!   happened: a batch polled before a revocation arrives before it.
@@ -35,6 +36,8 @@ use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use sluice_stream::plan::StartingOffsets;
+use sluice_wire::batch::BatchHeader;
+use sluice_wire::records::{self, RecordsError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,14 +47,17 @@ use tokio::sync::mpsc;
 /// The prefix of the metadata the runtime commits with offsets: `sluice epoch=<n>`.
 pub const EPOCH_METADATA: &str = "sluice epoch=";
 
-/// Records polled together, their values in one buffer.
+/// Records polled together, their bytes in one buffer.
 ///
 /// A batch the source handed over goes back to it when dropped: its buffers are kept (up to
 /// [`MAX_SPARES`]) for the batches polled next, so that a batch neither grows from nothing
 /// (copying itself at every doubling) nor faults in fresh pages (together ~3% of a job's CPU).
 #[derive(Debug, Default)]
 pub struct RawBatch {
+    /// The records' bytes, in `data[..used]`; the rest is room kept from earlier batches
+    /// (written over, never zeroed again).
     data: Vec<u8>,
+    used: usize,
     records: Vec<RawRecord>,
     spares: Option<Spares>,
 }
@@ -71,8 +77,7 @@ impl Drop for RawBatch {
         if self.data.capacity() > 2 * MAX_BATCH_BYTES || self.records.capacity() == 0 {
             return;
         }
-        let (mut data, mut records) = (std::mem::take(&mut self.data), std::mem::take(&mut self.records));
-        data.clear();
+        let (data, mut records) = (std::mem::take(&mut self.data), std::mem::take(&mut self.records));
         records.clear();
         let mut spares = lock(&spares);
         if spares.len() < MAX_SPARES {
@@ -119,15 +124,64 @@ impl RawBatch {
     /// Appends a record.
     pub fn push(&mut self, partition: i32, offset: i64, timestamp: i64, value: Option<&[u8]>) {
         let value = value.map(|v| {
-            let start = self.data.len();
-            self.data.extend_from_slice(v);
-            (start as u32, self.data.len() as u32)
+            let (start, end) = (self.used, self.used + v.len());
+            if self.data.len() >= end {
+                self.data[start..end].copy_from_slice(v);
+            } else {
+                self.data.truncate(start);
+                self.data.extend_from_slice(v);
+            }
+            self.used = end;
+            (start as u32, end as u32)
         });
         self.records.push(RawRecord { partition, offset, timestamp, value });
     }
 
+    /// Appends the records at or after `from` of one record batch of `partition` (`h`,
+    /// `bytes`: the whole batch, validated): its records section is decompressed (or copied)
+    /// into the buffer whole and the records point into it, so no value is copied on its own.
+    /// Returns the offset of the last record appended. A malformed batch appends nothing.
+    fn push_batch(
+        &mut self,
+        partition: i32,
+        h: &BatchHeader,
+        bytes: &[u8],
+        from: i64,
+    ) -> Result<Option<i64>, RecordsError> {
+        let at = self.used;
+        let range = records::decompress_at(h, bytes, &mut self.data, at)?;
+        let section = &self.data[range.clone()];
+        // A value is a slice of `section`: its place in the buffer is its distance from the
+        // section's start.
+        let base = section.as_ptr() as usize;
+        let first = self.records.len();
+        let mut last = None;
+        for r in records::records(h, section) {
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    self.records.truncate(first);
+                    return Err(e);
+                }
+            };
+            if r.offset < from {
+                continue;
+            }
+            let value = r.value.map(|v| {
+                let start = at + (v.as_ptr() as usize - base);
+                (start as u32, (start + v.len()) as u32)
+            });
+            self.records.push(RawRecord { partition, offset: r.offset, timestamp: r.timestamp, value });
+            last = Some(r.offset);
+        }
+        if last.is_some() {
+            self.used = range.end;
+        }
+        Ok(last)
+    }
+
     fn bytes(&self) -> usize {
-        self.data.len()
+        self.used
     }
 
     /// Whether the batch goes to the runtime now: `max_records` records or
@@ -142,10 +196,10 @@ impl RawBatch {
 /// growing from nothing).
 fn take_batch(pending: &mut RawBatch, spares: &Spares) -> RawBatch {
     let (data, records) = lock(spares).pop().unwrap_or_else(|| {
-        let (d, r) = (pending.data.len(), pending.records.len());
+        let (d, r) = (pending.used, pending.records.len());
         (Vec::with_capacity(d + d / 4), Vec::with_capacity(r + r / 4))
     });
-    let mut taken = std::mem::replace(pending, RawBatch { data, records, spares: None });
+    let mut taken = std::mem::replace(pending, RawBatch { data, used: 0, records, spares: None });
     taken.spares = Some(spares.clone());
     taken
 }
@@ -753,7 +807,7 @@ const CAUGHT_UP_WAIT: Duration = Duration::from_millis(20);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The consumer's close is polled in steps of this.
 const CLOSE_POLL: Duration = Duration::from_millis(2);
-/// Most bytes of values in one batch handed to the runtime.
+/// Most bytes of records in one batch handed to the runtime.
 const MAX_BATCH_BYTES: usize = 16 << 20;
 
 /// The poll loop's bookkeeping between reads.
@@ -795,8 +849,14 @@ impl<'a> Reader<'a> {
         let (p, o, ts, value) = r;
         pending.push(p, o, ts, value);
         positions.insert(p, o + 1);
+        self.delivered(p);
+    }
+
+    /// Records of `partition` were read: it is not at its end (until told again).
+    #[inline]
+    fn delivered(&mut self, partition: i32) {
         if !self.at_end.is_empty() {
-            self.at_end.remove(&p);
+            self.at_end.remove(&partition);
         }
         self.caught_up_sent = false;
     }
@@ -857,6 +917,27 @@ impl Handler for Collect<'_, '_> {
         if self.pending.is_full(self.reader.config.max_records) {
             self.reader.ctx.send(SourceEvent::Records(take_batch(self.pending, &self.reader.shared.spares)));
         }
+    }
+
+    /// A batch's records section goes into the pending batch whole (see
+    /// [`RawBatch::push_batch`]); a pending batch is handed over at whole record batches.
+    fn batch(
+        &mut self,
+        partition: i32,
+        h: &BatchHeader,
+        bytes: &[u8],
+        from: i64,
+        _scratch: &mut Vec<u8>,
+    ) -> Result<(), RecordsError> {
+        let before = self.pending.len();
+        let Some(last) = self.pending.push_batch(partition, h, bytes, from)? else { return Ok(()) };
+        self.positions.insert(partition, last + 1);
+        self.reader.delivered(partition);
+        self.records += self.pending.len() - before;
+        if self.pending.is_full(self.reader.config.max_records) {
+            self.reader.ctx.send(SourceEvent::Records(take_batch(self.pending, &self.reader.shared.spares)));
+        }
+        Ok(())
     }
 
     fn end(&mut self, partition: i32) {
@@ -1075,6 +1156,38 @@ mod tests {
     }
 
     #[test]
+    fn a_record_batch_goes_in_whole_and_its_records_point_into_it() {
+        use sluice_wire::batch::{build, validate};
+        let recs = [
+            (Some(&b"k"[..]), Some(&b"first"[..]), 10),
+            (None, None, 11),
+            (None, Some(&b""[..]), 12),
+            (None, Some(&b"last"[..]), 13),
+        ];
+        let bytes = build(100, &recs, (-1, -1, -1), 0);
+        let h = validate(&bytes).unwrap();
+        // A reused buffer: stale bytes past what the batch uses are written over.
+        let mut b = RawBatch { data: vec![0xEE; 64], used: 0, records: Vec::new(), spares: None };
+        b.push(2, 7, 1, Some(b"before"));
+        // Offset 100 is before `from`: left out.
+        assert_eq!(b.push_batch(0, &h, &bytes, 101).unwrap(), Some(103));
+        assert_eq!(b.len(), 4);
+        assert_eq!(b.value(0), Some(&b"before"[..]));
+        assert_eq!((b.record(1).offset, b.record(1).timestamp, b.value(1)), (101, 11, None));
+        assert_eq!(b.value(2), Some(&b""[..]));
+        assert_eq!((b.record(3).partition, b.record(3).offset, b.value(3)), (0, 103, Some(&b"last"[..])));
+        let used = b.bytes();
+        // Nothing at or after `from`, or a malformed batch: nothing appended.
+        assert_eq!(b.push_batch(0, &h, &bytes, 104).unwrap(), None);
+        let mut bad = h;
+        bad.records_count = 9;
+        assert!(b.push_batch(0, &bad, &bytes, 0).is_err());
+        assert_eq!((b.len(), b.bytes()), (4, used));
+        b.push(1, 1, 1, Some(b"after"));
+        assert_eq!((b.value(3), b.value(4)), (Some(&b"last"[..]), Some(&b"after"[..])));
+    }
+
+    #[test]
     fn a_dropped_batch_gives_its_buffers_to_the_next_one_and_nothing_of_its_records() {
         let spares = Spares::default();
         let mut pending = RawBatch::default();
@@ -1091,7 +1204,7 @@ mod tests {
         pending.push(1, 3, 12, Some(b"x"));
         let second = take_batch(&mut pending, &spares);
         assert_eq!(pending.data.as_ptr(), buffer, "the dropped batch's buffer is reused");
-        assert!(pending.is_empty() && pending.data.is_empty());
+        assert!(pending.is_empty() && pending.bytes() == 0);
         assert_eq!((second.len(), second.value(0), second.record(0).offset), (1, Some(&b"x"[..]), 3));
         drop(second);
         // At most MAX_SPARES are kept; an empty flush keeps none.

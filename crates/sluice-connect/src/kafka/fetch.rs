@@ -60,6 +60,30 @@ pub(crate) enum Start {
 pub(crate) trait Handler {
     /// A record (`value` `None` for a tombstone).
     fn record(&mut self, partition: i32, offset: i64, timestamp: i64, value: Option<&[u8]>);
+    /// The records at or after `from` of one record batch (`h`; `bytes`: the whole batch as
+    /// fetched, validated, not a control batch). By default its records section is
+    /// decompressed into `scratch` and the records go to [`Handler::record`] one by one; a
+    /// handler that keeps records can take the section whole instead (decompressed straight
+    /// into its own buffer, no value copied on its own). An error is the batch's: the fetch
+    /// stops before it.
+    #[inline]
+    fn batch(
+        &mut self,
+        partition: i32,
+        h: &BatchHeader,
+        bytes: &[u8],
+        from: i64,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), records::RecordsError> {
+        let payload = records::decompress_into(h, bytes, scratch)?;
+        for r in records::records(h, payload) {
+            let r = r?;
+            if r.offset >= from {
+                self.record(partition, r.offset, r.timestamp, r.value);
+            }
+        }
+        Ok(())
+    }
     /// The partition has been read to its (last stable) end.
     fn end(&mut self, partition: i32);
 }
@@ -866,13 +890,7 @@ pub(crate) fn read_batches(
             aborted.is_some() && h.is_transactional() && aborting.contains(&h.producer_id)
         };
         if !skip {
-            let payload = records::decompress_into(&h, bytes, scratch).map_err(|e| corrupt(e.to_string()))?;
-            for r in records::records(&h, payload) {
-                let r = r.map_err(|e| corrupt(e.to_string()))?;
-                if r.offset >= next {
-                    on.record(partition, r.offset, r.timestamp, r.value);
-                }
-            }
+            on.batch(partition, &h, bytes, next, scratch).map_err(|e| corrupt(e.to_string()))?;
         }
         next = last + 1;
     }
