@@ -27,7 +27,7 @@
 //!   stop naming the partition and offsets: nothing after it is read, nothing is skipped.
 
 use super::ClientSettings;
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest,
     ListOffsetsResponse, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader, TopicName,
@@ -216,9 +216,13 @@ type Asked = Vec<(i32, u64, i64)>;
 struct Conn {
     addr: String,
     stream: TcpStream,
-    /// Received bytes: `rbuf[..filled]`; the rest is room for the next read.
-    rbuf: BytesMut,
-    filled: usize,
+    /// The length prefix of the frame being read: `head[..head_filled]`.
+    head: [u8; 4],
+    head_filled: usize,
+    /// The frame being read (after its length prefix), read into the vector's spare capacity.
+    frame: Vec<u8>,
+    /// The last frame's memory, back from [`Conn::recycle`] for the next one.
+    spare: Vec<u8>,
     next_id: i32,
     versions: Versions,
     /// The Fetch in flight: its correlation id, when it went, and each partition's (generation,
@@ -232,8 +236,10 @@ impl Conn {
         Conn {
             addr: addr.to_string(),
             stream,
-            rbuf: BytesMut::new(),
-            filled: 0,
+            head: [0; 4],
+            head_filled: 0,
+            frame: Vec::new(),
+            spare: Vec::new(),
             next_id: 0,
             versions: Versions { fetch: 4, metadata: 4, list_offsets: 1 },
             inflight: None,
@@ -289,31 +295,30 @@ impl Conn {
 
     /// Reads until a whole response frame is here or `until` passes; the frame, or `None` on
     /// timeout (what was read stays buffered).
+    ///
+    /// The frame is read straight into the spare capacity of its own vector (`read_to_end`
+    /// writes into memory not yet initialised, so no byte is zeroed first), exactly its length
+    /// so nothing of the next frame is taken; the vector's memory comes back through
+    /// [`Conn::recycle`] once the response has been applied, so no fresh pages are faulted in
+    /// for every response.
     fn read_frame(&mut self, until: Instant) -> Result<Option<Bytes>, String> {
         // One read is tried even when `until` has passed (waiting a millisecond at most).
         let mut tried = false;
         loop {
-            let mut need = 4;
-            if self.filled >= 4 {
-                let len = i32::from_be_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], self.rbuf[3]]);
+            let len = if self.head_filled == 4 {
+                let len = i32::from_be_bytes(self.head);
                 let len = usize::try_from(len)
                     .ok()
                     .filter(|&l| l <= MAX_FRAME)
                     .ok_or_else(|| format!("{} sent a response frame of length {len}", self.addr))?;
-                need = 4 + len;
-                if self.filled >= need {
-                    // The frame is split off the buffer (no copy); what follows it, if
-                    // anything, starts the next one.
-                    let mut frame = self.rbuf.split_to(need).freeze();
-                    self.filled -= need;
-                    if need > MAX_KEPT_RBUF {
-                        // An unusually large frame's memory is let go with the frame.
-                        self.rbuf = BytesMut::from(&self.rbuf[..self.filled]);
-                    }
-                    frame.advance(4);
-                    return Ok(Some(frame));
+                if self.frame.len() == len {
+                    self.head_filled = 0;
+                    return Ok(Some(Bytes::from(std::mem::take(&mut self.frame))));
                 }
-            }
+                Some(len)
+            } else {
+                None
+            };
             let now = Instant::now();
             if tried && now >= until {
                 return Ok(None);
@@ -322,19 +327,21 @@ impl Conn {
             // At least a millisecond: a zero timeout means "block forever" to the socket.
             let wait = until.saturating_duration_since(now).max(Duration::from_millis(1));
             self.stream.set_read_timeout(Some(wait)).map_err(|e| e.to_string())?;
-            // Room for the whole frame when its length is known, else for a good read.
-            let want = need.max(self.filled + (64 << 10));
-            if self.rbuf.len() < want {
-                // Once the frames split off earlier are dropped (a response is applied before
-                // the next read), their memory is this buffer's again: only what was read
-                // moves to its front, and no fresh pages are faulted in for every response
-                // (they were ~3% of a job's CPU).
-                self.rbuf.truncate(self.filled);
-                self.rbuf.resize(want, 0);
-            }
-            match self.stream.read(&mut self.rbuf[self.filled..]) {
+            let read = match len {
+                None => self.stream.read(&mut self.head[self.head_filled..]).inspect(|&n| self.head_filled += n),
+                Some(len) => {
+                    if self.frame.capacity() == 0 {
+                        self.frame = std::mem::take(&mut self.spare);
+                        self.frame.clear();
+                    }
+                    self.frame.reserve(len - self.frame.len());
+                    let rest = (len - self.frame.len()) as u64;
+                    (&mut self.stream).take(rest).read_to_end(&mut self.frame)
+                }
+            };
+            match read {
                 Ok(0) => return Err(format!("{} closed the connection", self.addr)),
-                Ok(n) => self.filled += n,
+                Ok(_) => {}
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -342,6 +349,16 @@ impl Conn {
                     ) => {}
                 Err(e) => return Err(format!("cannot read from {}: {e}", self.addr)),
             }
+        }
+    }
+
+    /// Takes back the memory of a frame [`Conn::read_frame`] handed out, once nothing refers
+    /// to it any more (an unusually large one is let go).
+    fn recycle(&mut self, frame: Bytes) {
+        if frame.len() <= MAX_KEPT_RBUF
+            && let Ok(m) = frame.try_into_mut()
+        {
+            self.spare = Vec::from(m);
         }
     }
 
@@ -676,9 +693,13 @@ impl Fetcher {
             by_leader.entry(leader).or_default().push((p, part.generation, offset));
         }
         for (leader, asked) in by_leader {
+            // Until a partition's end has been told, its fetches do not wait for data: the
+            // broker answers at once with the end, so a caught-up (or empty) partition is known
+            // as such right away rather than after `fetch.wait.max.ms`.
+            let eager = asked.iter().any(|(p, ..)| self.parts.get(p).is_some_and(|part| part.end_told.is_none()));
             let req = FetchRequest::default()
                 .with_replica_id(BrokerId(-1))
-                .with_max_wait_ms(self.config.max_wait_ms)
+                .with_max_wait_ms(if eager { 0 } else { self.config.max_wait_ms })
                 .with_min_bytes(self.config.min_bytes)
                 .with_max_bytes(self.config.max_bytes)
                 .with_isolation_level(i8::from(self.config.read_committed))
@@ -731,8 +752,15 @@ impl Fetcher {
                     got = true;
                     let (id, asked) = conn.inflight.take().expect("in flight");
                     let v = conn.versions.fetch;
+                    let memory = frame.clone();
                     match conn.decode::<FetchResponse>(frame, ApiKey::Fetch, v, id) {
-                        Ok(resp) => self.apply(&resp, &asked, on)?,
+                        Ok(resp) => {
+                            self.apply(&resp, &asked, on)?;
+                            drop(resp);
+                            if let Some(conn) = self.conns.get_mut(&node) {
+                                conn.recycle(memory);
+                            }
+                        }
                         Err(why) => {
                             self.conns.remove(&node);
                             self.failed(why);
@@ -1010,16 +1038,23 @@ mod tests {
         }
         let (mut conn, peer) = conn_reading(chunks);
         let until = || Instant::now() + Duration::from_secs(10);
-        // Frames 0 and 1 are held while later ones are read into the reused buffer; the rest
-        // are dropped at once.
+        // Frames 0 and 1 are still held when they are handed back (their memory must not be
+        // taken for the next frames); the rest are handed back alone, and the next frame is
+        // read into the last one's memory.
         let mut held = Vec::new();
+        let mut last: Option<*const u8> = None;
         for (i, want) in payloads.iter().enumerate() {
             let got = conn.read_frame(until()).unwrap().expect("a frame within 10 s");
             assert_eq!(got.len(), want.len(), "frame {i}");
             assert!(got[..] == want[..], "frame {i}");
-            if i < 2 {
-                held.push(got);
+            if i == 5 {
+                assert_eq!(Some(got.as_ptr()), last, "frame 5 reuses frame 4's memory");
             }
+            last = Some(got.as_ptr());
+            if i < 2 {
+                held.push(got.clone());
+            }
+            conn.recycle(got);
         }
         for (i, h) in held.iter().enumerate() {
             assert!(h[..] == payloads[i][..], "held frame {i} was overwritten");
@@ -1235,6 +1270,36 @@ mod tests {
             let got = read_until(&mut f, &[1], 1);
             assert!(!got.contains_key(&0), "{got:?}");
             assert!(got[&1].iter().all(|(o, v)| *o >= at1 && v.starts_with("c-")), "{got:?}");
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_end_of_a_read_partition_is_told_without_waiting_for_data() {
+        with_topic("e", 2, |b| {
+            produce(&b, "e", "a", 30);
+            let mut f = Fetcher::new(config(&b, "e"));
+            f.assign(&[(0, Start::Earliest), (1, Start::Earliest)]);
+            let got = read_until(&mut f, &[0, 1], 30);
+            assert_eq!(values(&got), expected("a", 30));
+            // From the ends, with fetches that would wait a minute for data: both ends are told
+            // within the first polls.
+            let mut c = config(&b, "e");
+            c.max_wait_ms = 60_000;
+            let mut f = Fetcher::new(c);
+            f.assign(&got.iter().map(|(&p, recs)| (p, Start::At(recs.len() as i64))).collect::<Vec<_>>());
+            let mut ended = HashSet::new();
+            let until = Instant::now() + Duration::from_secs(10);
+            while ended.len() < 2 && Instant::now() < until {
+                f.poll(Duration::from_millis(50), &mut |e: Event<'_>| match e {
+                    Event::End { partition } => {
+                        ended.insert(partition);
+                    }
+                    Event::Record { .. } => panic!("a record past the end"),
+                })
+                .unwrap();
+            }
+            assert_eq!(ended.len(), 2, "ends told: {ended:?}");
         })
         .await;
     }
