@@ -18,8 +18,8 @@
 //!   source's own, `kafka::native::FetchQueue`). Either way they are handed to the runtime in
 //!   batches (up to `max_records`, or what arrived within `linger`) with their bytes in one
 //!   buffer per batch (a fetched record batch is decompressed straight into it, its records
-//!   pointing into it; librdkafka's values are copied there), and the group's events are served by `BaseConsumer::poll` between
-//!   reads.
+//!   pointing into it; librdkafka's values are copied there), and the group's events are
+//!   served by `BaseConsumer::poll` between reads.
 //! - Assignments, revocations and batches reach the runtime in one channel, in the order they
 //!   happened: a batch polled before a revocation arrives before it.
 
