@@ -265,19 +265,9 @@ pub fn decompress<'b>(h: &BatchHeader, bytes: &'b [u8]) -> Result<Cow<'b, [u8]>,
         return Ok(Cow::Borrowed(section(h, bytes)?));
     }
     let mut out = Vec::new();
-    let n = decompress_into(h, bytes, &mut out)?.len();
-    out.truncate(n);
+    let range = decompress_at(h, bytes, &mut out, 0)?;
+    out.truncate(range.end);
     Ok(Cow::Owned(out))
-}
-
-/// [`decompress`] into `buf`, reusing it from batch to batch: the records section, in `bytes`
-/// when uncompressed, else at the start of `buf` (which keeps its size).
-pub fn decompress_into<'b>(h: &BatchHeader, bytes: &'b [u8], buf: &'b mut Vec<u8>) -> Result<&'b [u8], RecordsError> {
-    if h.compression() == 0 {
-        return section(h, bytes);
-    }
-    let range = decompress_at(h, bytes, buf, 0)?;
-    Ok(&buf[range])
 }
 
 /// The records section of a validated batch written into `buf` at `at` (decompressed, or
@@ -567,13 +557,14 @@ mod tests {
         let small = [(None, Some(&b"tiny"[..]), 9)];
         let mut buf = Vec::new();
         // Large then small (the buffer holds the large one's bytes past the small one's end),
-        // growing past the first guess, every codec, and the uncompressed batch borrowed as is.
+        // growing past the first guess, every codec; and the uncompressed batch borrowed as is.
         for codec in [3, 1, 4] {
             for recs in [&big[..], &small[..], &big[..]] {
                 let plain = batch(recs, 0);
                 let bytes = compressed(&plain, codec);
                 let h = validate(&bytes).unwrap();
-                let data = decompress_into(&h, &bytes, &mut buf).unwrap();
+                let range = decompress_at(&h, &bytes, &mut buf, 0).unwrap();
+                let data = &buf[range];
                 assert_eq!(data, &plain[HEADER_LEN..], "codec {codec}");
                 let got: Vec<_> = records(&h, data).map(|r| r.unwrap().value.unwrap().to_vec()).collect();
                 let want: Vec<_> = recs.iter().map(|r| r.1.unwrap().to_vec()).collect();
@@ -583,7 +574,7 @@ mod tests {
         }
         let plain = batch(&small, 0);
         let h = validate(&plain).unwrap();
-        let data = decompress_into(&h, &plain, &mut buf).unwrap();
+        let data = decompress(&h, &plain).unwrap();
         assert_eq!(data.as_ptr(), plain[HEADER_LEN..].as_ptr());
     }
 

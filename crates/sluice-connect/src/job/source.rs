@@ -907,28 +907,11 @@ struct Collect<'r, 'a> {
 }
 
 impl Handler for Collect<'_, '_> {
-    #[inline(always)]
-    fn record(&mut self, partition: i32, offset: i64, timestamp: i64, value: Option<&[u8]>) {
-        self.reader.record(self.pending, self.positions, (partition, offset, timestamp, value));
-        self.records += 1;
-        // One response holds up to fetch.max.bytes: the runtime gets it in batches of
-        // `max_records` rather than as one (batches of a million records had the allocator map
-        // and zero fresh pages for each).
-        if self.pending.is_full(self.reader.config.max_records) {
-            self.reader.ctx.send(SourceEvent::Records(take_batch(self.pending, &self.reader.shared.spares)));
-        }
-    }
-
     /// A batch's records section goes into the pending batch whole (see
-    /// [`RawBatch::push_batch`]); a pending batch is handed over at whole record batches.
-    fn batch(
-        &mut self,
-        partition: i32,
-        h: &BatchHeader,
-        bytes: &[u8],
-        from: i64,
-        _scratch: &mut Vec<u8>,
-    ) -> Result<(), RecordsError> {
+    /// [`RawBatch::push_batch`]). One response holds up to fetch.max.bytes: the runtime gets it
+    /// in batches of `max_records` (rounded up to whole record batches) rather than as one
+    /// (batches of a million records had the allocator map and zero fresh pages for each).
+    fn batch(&mut self, partition: i32, h: &BatchHeader, bytes: &[u8], from: i64) -> Result<(), RecordsError> {
         let before = self.pending.len();
         let Some(last) = self.pending.push_batch(partition, h, bytes, from)? else { return Ok(()) };
         self.positions.insert(partition, last + 1);

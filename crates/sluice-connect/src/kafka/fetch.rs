@@ -54,36 +54,14 @@ pub(crate) enum Start {
     Latest,
 }
 
-/// What a fetch hands its records and partition ends to, in offset order per partition. The
-/// fields come as arguments, so that they reach the job's source in registers (an enum of
-/// events went through memory, and reading it back stalled once per record).
+/// What a fetch hands its record batches and partition ends to, in offset order per
+/// partition.
 pub(crate) trait Handler {
-    /// A record (`value` `None` for a tombstone).
-    fn record(&mut self, partition: i32, offset: i64, timestamp: i64, value: Option<&[u8]>);
     /// The records at or after `from` of one record batch (`h`; `bytes`: the whole batch as
-    /// fetched, validated, not a control batch). By default its records section is
-    /// decompressed into `scratch` and the records go to [`Handler::record`] one by one; a
-    /// handler that keeps records can take the section whole instead (decompressed straight
-    /// into its own buffer, no value copied on its own). An error is the batch's: the fetch
-    /// stops before it.
-    #[inline]
-    fn batch(
-        &mut self,
-        partition: i32,
-        h: &BatchHeader,
-        bytes: &[u8],
-        from: i64,
-        scratch: &mut Vec<u8>,
-    ) -> Result<(), records::RecordsError> {
-        let payload = records::decompress_into(h, bytes, scratch)?;
-        for r in records::records(h, payload) {
-            let r = r?;
-            if r.offset >= from {
-                self.record(partition, r.offset, r.timestamp, r.value);
-            }
-        }
-        Ok(())
-    }
+    /// fetched, validated, not a control batch). The job's source decompresses its records
+    /// section whole into its own buffer (no value copied on its own). An error is the batch's:
+    /// the fetch stops before it.
+    fn batch(&mut self, partition: i32, h: &BatchHeader, bytes: &[u8], from: i64) -> Result<(), records::RecordsError>;
     /// The partition has been read to its (last stable) end.
     fn end(&mut self, partition: i32);
 }
@@ -422,12 +400,7 @@ pub(crate) struct Fetcher {
     last_error: Option<String>,
     /// Per partition, the last stable offset (or high watermark) of the latest response.
     stable: BTreeMap<i32, i64>,
-    /// Decompressed records, reused from batch to batch (no allocation and zeroing per batch).
-    scratch: Vec<u8>,
 }
-
-/// A decompression buffer grown beyond this (by an unusually large batch) is let go after use.
-const MAX_KEPT_SCRATCH: usize = 32 << 20;
 
 impl std::fmt::Debug for Fetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -450,7 +423,6 @@ impl Fetcher {
             backoff: MIN_BACKOFF,
             last_error: None,
             stable: BTreeMap::new(),
-            scratch: Vec::new(),
         }
     }
 
@@ -838,7 +810,6 @@ impl Fetcher {
                     offset,
                     pd.records.as_deref().unwrap_or_default(),
                     self.config.read_committed.then_some(aborted.as_slice()),
-                    &mut self.scratch,
                     on,
                 )?;
                 part.start = Start::At(next);
@@ -854,9 +825,6 @@ impl Fetcher {
         if ok {
             self.backoff = MIN_BACKOFF;
         }
-        if self.scratch.len() > MAX_KEPT_SCRATCH {
-            self.scratch = Vec::new();
-        }
         Ok(())
     }
 }
@@ -865,13 +833,12 @@ impl Fetcher {
 /// `from` to `on`; with `aborted` (read_committed: the response's aborted transactions, as
 /// `(producer id, first offset)`), the records of aborted transactions are left out. Control
 /// batches are never handed out. A partial batch at the end (the response's size limit) ends
-/// the walk. `scratch` holds decompressed records. Returns the next offset to fetch.
+/// the walk. Returns the next offset to fetch.
 pub(crate) fn read_batches(
     partition: i32,
     from: i64,
     mut data: &[u8],
     aborted: Option<&[(i64, i64)]>,
-    scratch: &mut Vec<u8>,
     on: &mut impl Handler,
 ) -> Result<i64, FetchError> {
     let mut next = from;
@@ -918,7 +885,7 @@ pub(crate) fn read_batches(
             aborted.is_some() && h.is_transactional() && aborting.contains(&h.producer_id)
         };
         if !skip {
-            on.batch(partition, &h, bytes, next, scratch).map_err(|e| corrupt(e.to_string()))?;
+            on.batch(partition, &h, bytes, next).map_err(|e| corrupt(e.to_string()))?;
         }
         next = last + 1;
     }
@@ -958,8 +925,21 @@ mod tests {
     }
 
     impl<F: FnMut(Event<'_>)> Handler for F {
-        fn record(&mut self, partition: i32, offset: i64, timestamp: i64, value: Option<&[u8]>) {
-            self(Event::Record { partition, offset, timestamp, value });
+        fn batch(
+            &mut self,
+            partition: i32,
+            h: &BatchHeader,
+            bytes: &[u8],
+            from: i64,
+        ) -> Result<(), records::RecordsError> {
+            let payload = records::decompress(h, bytes)?;
+            for r in records::records(h, &payload) {
+                let r = r?;
+                if r.offset >= from {
+                    self(Event::Record { partition, offset: r.offset, timestamp: r.timestamp, value: r.value });
+                }
+            }
+            Ok(())
         }
 
         fn end(&mut self, partition: i32) {
@@ -969,7 +949,7 @@ mod tests {
 
     fn collect(data: &[u8], from: i64, aborted: Option<&[(i64, i64)]>) -> (Vec<(i64, Vec<u8>)>, i64) {
         let mut got = Vec::new();
-        let next = read_batches(3, from, data, aborted, &mut Vec::new(), &mut |e: Event<'_>| {
+        let next = read_batches(3, from, data, aborted, &mut |e: Event<'_>| {
             if let Event::Record { offset, value, partition, .. } = e {
                 assert_eq!(partition, 3);
                 got.push((offset, value.unwrap_or_default().to_vec()));
@@ -1110,8 +1090,7 @@ mod tests {
         bad[n - 1] ^= 0xff;
         data.extend(bad);
         let mut got = Vec::new();
-        let err = read_batches(0, 0, &data, None, &mut Vec::new(), &mut |e: Event<'_>| got.push(format!("{e:?}")))
-            .unwrap_err();
+        let err = read_batches(0, 0, &data, None, &mut |e: Event<'_>| got.push(format!("{e:?}"))).unwrap_err();
         assert_eq!(got.len(), 1, "the good batch before it is handed out");
         match err {
             FetchError::Corrupt { partition: 0, first: 1, last: 2, why } => {
@@ -1129,9 +1108,9 @@ mod tests {
             for bit in [0, 3, 7] {
                 let mut d = data.clone();
                 d[i] ^= 1 << bit;
-                let _ = read_batches(0, 0, &d, Some(&[(5, 2)]), &mut Vec::new(), &mut |_: Event<'_>| {});
+                let _ = read_batches(0, 0, &d, Some(&[(5, 2)]), &mut |_: Event<'_>| {});
             }
-            let _ = read_batches(0, 0, &data[..i], None, &mut Vec::new(), &mut |_: Event<'_>| {});
+            let _ = read_batches(0, 0, &data[..i], None, &mut |_: Event<'_>| {});
         }
     }
 
