@@ -57,22 +57,94 @@ pub enum Value {
     Timestamp(i64),
 }
 
+/// The first 8 bytes of `t` (all of them when shorter, padded with zeros) as a little-endian
+/// word, from at most two overlapping loads (a copy into a zeroed `[u8; 8]` is a variable-length
+/// memcpy per string).
+#[inline]
+pub fn le_word(t: &[u8]) -> u64 {
+    let n = t.len();
+    if n >= 8 {
+        u64::from_le_bytes([t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]])
+    } else if n >= 4 {
+        let lo = u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as u64;
+        let hi = u32::from_le_bytes([t[n - 4], t[n - 3], t[n - 2], t[n - 1]]) as u64;
+        // The overlapping bytes are the same in both halves, so OR keeps them.
+        lo | (hi << (8 * (n - 4)))
+    } else if n > 0 {
+        (t[0] as u64) | ((t[n / 2] as u64) << (8 * (n / 2))) | ((t[n - 1] as u64) << (8 * (n - 1)))
+    } else {
+        0
+    }
+}
+
+/// Up to 16 bytes as two little-endian words, zero-padded.
+#[inline]
+fn words16(b: &[u8]) -> (u64, u64) {
+    match b.len() {
+        n @ 9.. => (le_word(&b[..8]), le_word(&b[8..n.min(16)])),
+        _ => (le_word(b), 0),
+    }
+}
+
+/// Makes the inline string `s` the `len` bytes held in `lo`, `hi` (little-endian), which must be
+/// valid UTF-8 followed by zeros: two word stores and the length. Building a new string costs
+/// more: compact_str assembles it on the stack with a zeroing, a byte-wise copy and a length
+/// store, then reads it back word by word, and those reads stall on the narrower stores still
+/// in flight. With [`Value::set_utf8`]'s ASCII test this took the bench's user-events job from
+/// 0.410 to 0.369 CPU seconds (bench/stream/README.md, Run 21).
+#[inline]
+#[allow(unsafe_code)]
+fn overwrite_inline(s: &mut CompactString, lo: u64, hi: u64, len: usize) {
+    assert!(len <= 16 && !s.is_heap_allocated());
+    // SAFETY: an inline CompactString's buffer is 24 bytes (`as_mut_bytes` turns a static one
+    // inline first). Its first 16 become `len` bytes of UTF-8 followed by zeros (the callers
+    // build the words from a `&str`, or from bytes they found to be ASCII), and `set_len` then
+    // makes the string exactly those `len` bytes.
+    unsafe {
+        let buf = s.as_mut_bytes();
+        buf[..8].copy_from_slice(&lo.to_le_bytes());
+        buf[8..16].copy_from_slice(&hi.to_le_bytes());
+        s.set_len(len);
+    }
+}
+
 impl Value {
     /// Makes this cell the string `s`, written into the string it holds when it holds one (a
     /// decoder's row reused from record to record builds no new string per cell).
     #[inline]
     pub fn set_str(&mut self, s: &str) {
         match self {
-            // A heap buffer is kept and reused; an inline one is rebuilt whole, which is cheaper
-            // than compact_str's in-place clear and push (their byte-wise length stores stall
-            // the word-wise reads that follow). Overwriting with `replace_range` when the new
+            // A heap buffer is kept and reused. Overwriting with `replace_range` when the new
             // string is no longer was tried too: 5% slower over the user-events job.
             Value::Str(old) if old.is_heap_allocated() => {
                 old.clear();
                 old.push_str(s);
             }
+            Value::Str(old) if s.len() <= 16 => {
+                let (lo, hi) = words16(s.as_bytes());
+                overwrite_inline(old, lo, hi, s.len());
+            }
             _ => *self = Value::Str(CompactString::from(s)),
         }
+    }
+
+    /// [`Value::set_str`] from bytes that should be UTF-8: the decoders' string fields. Short
+    /// ASCII, what keys and labels mostly are, is told by one test of the words it is copied
+    /// in; anything else is validated by `std`.
+    #[inline]
+    pub fn set_utf8(&mut self, b: &[u8]) -> Result<(), std::str::Utf8Error> {
+        if let Value::Str(old) = self
+            && b.len() <= 16
+            && !old.is_heap_allocated()
+        {
+            let (lo, hi) = words16(b);
+            if (lo | hi) & 0x8080_8080_8080_8080 == 0 {
+                overwrite_inline(old, lo, hi, b.len());
+                return Ok(());
+            }
+        }
+        self.set_str(std::str::from_utf8(b)?);
+        Ok(())
     }
 
     /// The kind of a non-null value.
@@ -262,11 +334,31 @@ mod tests {
         let longer = "an even longer string, longer than the heap buffer the first one had";
         // Each step from the previous cell: same length, shorter, longer (inline), heap, heap
         // growing, heap to short, empty, and from a cell of another kind.
-        let steps = ["user1", "user2", "view", "purchase", long, longer, "x", "", "click"];
+        // Then the word boundaries of an inline overwrite (8, 9, 16, 17 bytes), a shorter one over
+        // a longer, 24 bytes (inline, no length byte) and a non-ASCII one.
+        let steps = [
+            "user1",
+            "user2",
+            "view",
+            "purchase",
+            long,
+            longer,
+            "x",
+            "",
+            "click",
+            "abcdefgh",
+            "abcdefghi",
+            "sixteen bytes ok",
+            "seventeen bytes!!",
+            "ab",
+            "exactly twenty-four byte",
+            "héllo wörld",
+        ];
         let mut cell = Value::Int(7);
         for s in steps {
             cell.set_str(s);
             assert_eq!(cell, Value::from(s), "after set_str({s:?})");
+            assert_eq!(cell.as_str().map(str::len), Some(s.len()));
         }
         let mut cell = Value::Null;
         cell.set_str(long);
@@ -276,6 +368,39 @@ mod tests {
             let mut cell = Value::from(long);
             cell.set_str(s);
             assert_eq!(cell, Value::from(s), "heap cell, then set_str({s:?})");
+        }
+        // A string built at compile time is neither inline nor on the heap until written.
+        let mut cell = Value::Str(CompactString::const_new("a static one"));
+        cell.set_str("user3");
+        assert_eq!(cell, Value::from("user3"));
+    }
+
+    #[test]
+    fn set_utf8_is_set_str_of_valid_utf8_and_an_error_otherwise() {
+        let texts = ["user1", "", "purchase", "sixteen bytes ok", "seventeen bytes!!", "héllo", "ab\u{7f}", "日本"];
+        let mut cell = Value::Null;
+        for t in texts {
+            cell.set_utf8(t.as_bytes()).unwrap();
+            assert_eq!(cell, Value::from(t), "set_utf8({t:?})");
+        }
+        // Invalid in the first word, in the second, truncated in the middle of a character,
+        // and a lone continuation byte: an error, with the cell as it was.
+        let before = Value::from("kept");
+        for bad in [&b"\xff"[..], b"abcdefgh\xc3(", "日本".as_bytes().split_at(4).0, b"\x80"] {
+            let mut cell = before.clone();
+            let err = cell.set_utf8(bad).unwrap_err();
+            assert_eq!(Some(err), std::str::from_utf8(bad).err(), "{bad:?}");
+            assert_eq!(cell, before, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn words_are_the_first_eight_bytes_zero_padded() {
+        let bytes: Vec<u8> = (1..=10u8).map(|b| b.wrapping_mul(37) | 0x80).collect();
+        for n in 0..=10 {
+            let mut w = [0u8; 8];
+            w[..n.min(8)].copy_from_slice(&bytes[..n.min(8)]);
+            assert_eq!(le_word(&bytes[..n]), u64::from_le_bytes(w), "{n} bytes");
         }
     }
 

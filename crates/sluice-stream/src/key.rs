@@ -7,6 +7,7 @@
 //! The same 64-bit hash also indexes the in-memory hash tables, so a record is hashed once.
 
 use sluice_formats::Value;
+use sluice_formats::row::le_word;
 use std::cmp::Ordering;
 
 /// Number of virtual nodes that keyed state is partitioned into.
@@ -41,7 +42,7 @@ impl StableHasher {
         }
         let tail = chunks.remainder();
         if !tail.is_empty() {
-            self.add(tail_word(tail));
+            self.add(le_word(tail));
         }
     }
 
@@ -86,21 +87,6 @@ impl StableHasher {
         h ^= h >> 33;
         h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
         h ^ (h >> 33)
-    }
-}
-
-/// 1 to 7 bytes as a little-endian word padded with zeros, from two overlapping loads (a copy
-/// into a zeroed `[u8; 8]` was a variable-length memcpy per string key).
-#[inline]
-fn tail_word(t: &[u8]) -> u64 {
-    let n = t.len();
-    if n >= 4 {
-        let lo = u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as u64;
-        let hi = u32::from_le_bytes([t[n - 4], t[n - 3], t[n - 2], t[n - 1]]) as u64;
-        // The overlapping bytes are the same in both halves, so OR keeps them.
-        lo | (hi << (8 * (n - 4)))
-    } else {
-        (t[0] as u64) | ((t[n / 2] as u64) << (8 * (n / 2))) | ((t[n - 1] as u64) << (8 * (n - 1)))
     }
 }
 
@@ -246,14 +232,8 @@ mod tests {
     }
 
     #[test]
-    fn tail_words_are_the_zero_padded_bytes() {
-        let bytes: Vec<u8> = (1..=7u8).map(|b| b.wrapping_mul(37) | 0x80).collect();
-        for n in 1..=7 {
-            let mut w = [0u8; 8];
-            w[..n].copy_from_slice(&bytes[..n]);
-            assert_eq!(tail_word(&bytes[..n]), u64::from_le_bytes(w), "{n} bytes");
-        }
-        // Pinned: a change here moves keys to other vnodes than older checkpoints put them in.
+    fn the_hash_of_a_key_is_pinned() {
+        // A change here moves keys to other vnodes than older checkpoints put them in.
         assert_eq!(hash_values([&Value::from("user3")]), 0xa17b_814b_d0de_a54c);
     }
 

@@ -257,7 +257,11 @@ fn read_len<'a>(buf: &'a [u8], pos: &mut usize) -> Step<&'a [u8]> {
 #[inline(always)]
 fn read_scalar_into(scalar: &Scalar, buf: &[u8], pos: &mut usize, number: u32, cell: &mut Value) -> Step<()> {
     match scalar {
-        Scalar::String => cell.set_str(read_str(buf, pos, number)?),
+        Scalar::String => {
+            let at = *pos;
+            let b = read_len(buf, pos)?;
+            cell.set_utf8(b).or_else(|e| fail(at, invalid_utf8(number, e)))?
+        }
         _ => *cell = read_scalar(scalar, buf, pos, number)?,
     }
     Ok(())
@@ -268,7 +272,11 @@ fn read_scalar_into(scalar: &Scalar, buf: &[u8], pos: &mut usize, number: u32, c
 fn read_str<'a>(buf: &'a [u8], pos: &mut usize, number: u32) -> Step<&'a str> {
     let at = *pos;
     let b = read_len(buf, pos)?;
-    std::str::from_utf8(b).or_else(|e| fail(at, format!("field {number} is a string but holds invalid UTF-8 ({e})")))
+    std::str::from_utf8(b).or_else(|e| fail(at, invalid_utf8(number, e)))
+}
+
+fn invalid_utf8(number: u32, e: std::str::Utf8Error) -> String {
+    format!("field {number} is a string but holds invalid UTF-8 ({e})")
 }
 
 #[inline(always)]
