@@ -102,6 +102,7 @@ impl JobConfig {
             console: ConsoleOut::Stdout,
             console_heading: false,
             end: EndOfInput::Never,
+            // 40,000 and 5,000 were both slower (bench/stream/README.md, Run 21).
             max_batch: 10_000,
             batch_linger: Duration::from_millis(5),
             broker_wait: Duration::from_secs(5),
