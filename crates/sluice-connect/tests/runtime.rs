@@ -259,19 +259,40 @@ fn end_offsets(evs: &[(i32, Ev)]) -> BTreeMap<i32, i64> {
     m
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bounded_run_writes_every_window_once() {
+/// A bounded run of `topic` gives every window once and commits the end offsets; `spawned`:
+/// the job runs as a task on a runtime worker (as the demo's jobs do) rather than in the
+/// test's own `block_on`.
+async fn bounded_run(topic: &str, spawned: bool) {
     let b = broker().await;
     let dir = tempfile::tempdir().unwrap();
     let evs = events(0, 600);
-    produce_events(&b.bootstrap(), "bounded", &evs).await;
-    let text = windowed_job("bounded", "bounded", dir.path(), "");
-    let summary = run_job(config(&text, &b.bootstrap(), EndOfInput::Finish)).await;
+    produce_events(&b.bootstrap(), topic, &evs).await;
+    let text = windowed_job(topic, topic, dir.path(), "");
+    let cfg = config(&text, &b.bootstrap(), EndOfInput::Finish);
+    let summary = if spawned { tokio::spawn(run_job(cfg)).await.unwrap() } else { run_job(cfg).await };
     assert_eq!(summary.records_in, 600);
     let want: Vec<_> = expected(&evs, None).into_iter().collect();
     assert_eq!(json_rows(&dir.path().join("per_key")), want);
     // Without a Kafka sink the offsets are committed to the group after each checkpoint.
-    assert_eq!(committed(&b.bootstrap(), "sluice-bounded", "bounded").await, end_offsets(&evs));
+    assert_eq!(committed(&b.bootstrap(), &format!("sluice-{topic}"), topic).await, end_offsets(&evs));
+}
+
+// The engine runs each batch inline here (`sluice run`'s way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounded_run_writes_every_window_once() {
+    bounded_run("bounded", false).await;
+}
+
+// On a worker the engine runs each batch through `block_in_place`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounded_run_on_a_runtime_worker_writes_every_window_once() {
+    bounded_run("bounded-worker", true).await;
+}
+
+// A current-thread runtime cannot run `block_in_place`: the engine goes to the blocking pool.
+#[tokio::test(flavor = "current_thread")]
+async fn a_bounded_run_on_a_current_thread_runtime_writes_every_window_once() {
+    bounded_run("bounded-current", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
