@@ -802,20 +802,20 @@ impl Runtime {
         }
         let mut engine = self.engine.take().ok_or_else(|| JobError::internal("the engine is missing"))?;
         let now = now_ms();
+        // A panic ends the job with this error; the engine it left half-way is dropped.
+        let failed = |why: String| JobError::internal(format!("the engine failed on a batch: {why}"));
         let (engine, outputs) = if Handle::current().runtime_flavor() == RuntimeFlavor::CurrentThread {
             tokio::task::spawn_blocking(move || {
                 let out = engine.process(&batch, now);
                 (engine, out)
             })
             .await
-            .map_err(|e| JobError::internal(format!("the engine failed on a batch: {e}")))?
+            .map_err(|e| failed(e.to_string()))?
         } else {
-            // A panic ends the job with an error, as it did on the blocking pool; the engine it
-            // left half-way is dropped.
             let out = tokio::task::block_in_place(|| {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.process(&batch, now)))
             })
-            .map_err(|p| JobError::internal(format!("the engine failed on a batch: {}", panic_text(&*p))))?;
+            .map_err(|p| failed(panic_text(&*p)))?;
             (engine, out)
         };
         self.engine = Some(engine);
@@ -1046,8 +1046,6 @@ impl Runtime {
     }
 }
 
-/// Resolves once the job is told to stop (the watch's guard is not held across awaits, so the
-/// job's future stays `Send`).
 /// A panic's message, as far as it is text.
 fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     match (p.downcast_ref::<&str>(), p.downcast_ref::<String>()) {
@@ -1057,6 +1055,8 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// Resolves once the job is told to stop (the watch's guard is not held across awaits, so the
+/// job's future stays `Send`).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
