@@ -25,6 +25,7 @@ use crate::key::{GroupKey, StableHasher};
 use crate::key::{key_eq, value_cmp};
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
+use sluice_formats::row::words16;
 use sluice_formats::{Field, Kind, Row, RowSchema, Value};
 
 /// The aggregate functions.
@@ -86,17 +87,45 @@ impl PartialEq for DistinctSet {
 }
 
 impl DistinctSet {
+    /// A value's hash in the set (in memory only: snapshots hold the values). A string of up
+    /// to 16 bytes, what ids mostly are, hashes as its two words.
     fn hash(v: &Value) -> u64 {
-        let mut h = StableHasher::default();
-        h.value(v);
-        h.finish()
+        match v {
+            Value::Str(s) if s.len() <= 16 => {
+                let (lo, hi) = words16(s.as_bytes());
+                short_hash(lo, hi, s.len())
+            }
+            _ => {
+                let mut h = StableHasher::default();
+                h.value(v);
+                h.finish()
+            }
+        }
     }
 
     fn contains(&self, hash: u64, v: &Value) -> bool {
         self.table.find(hash, |(h, x)| *h == hash && key_eq(x, v)).is_some()
     }
 
+    /// Adds a value. A short string is found by its words: its length and two word compares
+    /// rather than the general hash and a `memcmp` call (together about a third of the count
+    /// of distinct customers in the bench's transactions job).
+    #[inline]
     fn insert(&mut self, v: &Value) {
+        if let Value::Str(s) = v
+            && s.len() <= 16
+        {
+            let len = s.len();
+            let (lo, hi) = words16(s.as_bytes());
+            let hash = short_hash(lo, hi, len);
+            let same = |(h, x): &(u64, Value)| {
+                *h == hash && matches!(x, Value::Str(t) if t.len() == len && words16(t.as_bytes()) == (lo, hi))
+            };
+            if self.table.find(hash, same).is_none() {
+                self.table.insert_unique(hash, (hash, v.clone()), |(h, _)| *h);
+            }
+            return;
+        }
         let hash = Self::hash(v);
         if !self.contains(hash, v) {
             self.table.insert_unique(hash, (hash, v.clone()), |(h, _)| *h);
@@ -121,6 +150,17 @@ impl DistinctSet {
         }
         s
     }
+}
+
+/// The hash of a string of `len` (at most 16) bytes held in `lo`, `hi` (see [`words16`]): one
+/// multiply of the two words, its halves folded. Both constants end in a byte UTF-8 never has
+/// (0xFF), so neither factor is ever zero.
+#[inline]
+fn short_hash(lo: u64, hi: u64, len: usize) -> u64 {
+    let a = lo ^ 0x1F51_AFD7_ED55_8CFF ^ ((len as u64) << 56);
+    let b = hi ^ 0xC4CE_B9FE_1A85_ECFF;
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
 }
 
 #[inline]
@@ -744,6 +784,52 @@ mod tests {
             vec![Value::from("u1"), Value::from("view"), Value::Null, Value::Int(5)],
             vec![Value::from("u1"), Value::from("buy"), Value::Float(-1.0), Value::Int(1)],
         ]
+    }
+
+    /// The set finds short strings by their words and everything else by the general hash:
+    /// against a naive list deduplicated with `key_eq`, over strings of every length up to 20
+    /// (zero bytes at the end, the word boundaries, multibyte UTF-8), numbers and other kinds,
+    /// each inserted twice; then `contains` (the general path) finds every value, and a set
+    /// built in another order is equal.
+    #[test]
+    fn distinct_set_by_words_and_by_hash() {
+        let mut values: Vec<Value> = Vec::new();
+        for len in 0..=20usize {
+            let base: String = "abcdefghijklmnopqrstu".chars().take(len).collect();
+            values.push(Value::from(base.as_str()));
+            if len > 0 {
+                let mut last = base.clone();
+                last.pop();
+                values.push(Value::from(format!("{last}z")));
+                values.push(Value::from(format!("{last}\0")));
+                values.push(Value::from(format!("{base}\0")));
+            }
+        }
+        values.extend(["é", "aé", "CUST_10001", "CUST_10002", "CUST_10001\0", "日本語テキスト"].map(Value::from));
+        values.extend([Value::Int(0), Value::Int(1), Value::Int(-1), Value::Float(0.0), Value::Float(-0.0)]);
+        values.extend([Value::Float(f64::NAN), Value::Float(1.5), Value::Timestamp(1), Value::Bool(true)]);
+        values.push(Value::Bytes(std::sync::Arc::from(&b"abc"[..])));
+        values.push(Value::Null);
+        let mut naive: Vec<Value> = Vec::new();
+        for v in &values {
+            if !naive.iter().any(|x| key_eq(x, v)) {
+                naive.push(v.clone());
+            }
+        }
+        let mut set = DistinctSet::default();
+        for v in values.iter().chain(values.iter().rev()) {
+            set.insert(v);
+        }
+        assert_eq!(set.len(), naive.len());
+        for v in &values {
+            assert!(set.contains(DistinctSet::hash(v), v), "{v:?}");
+        }
+        let mut expected = naive.clone();
+        expected.sort_by(value_cmp);
+        assert_eq!(set.sorted_values().len(), expected.len());
+        assert!(set.sorted_values().iter().zip(&expected).all(|(a, b)| key_eq(a, b)));
+        assert!(set == DistinctSet::from_values(naive.into_iter().rev()));
+        assert!(!set.contains(DistinctSet::hash(&Value::from("zz")), &Value::from("zz")));
     }
 
     #[test]
