@@ -105,6 +105,42 @@ pub(crate) struct AggregateOp {
     /// advances cost one comparison. `i64::MIN` forces a full look.
     next_close: i64,
     scratch: Vec<Value>,
+    /// The pane and window ends of the last row's time, for the rows after it in the same pane.
+    times: PaneTimes,
+}
+
+/// What a row's event time `t` means to panes: its pane, and the ends of the first and last
+/// windows holding it. They are the same for every time in one pane (window starts and ends
+/// are pane boundaries), so rows in time order, which most are, skip the three divisions.
+#[derive(Debug, Clone, Copy)]
+struct PaneTimes {
+    /// Times from `pane` up to (not including) `to` share these values; none when `to` is not
+    /// above `pane`.
+    pane: i64,
+    to: i64,
+    first_end: i64,
+    last_end: i64,
+}
+
+impl PaneTimes {
+    const NONE: PaneTimes = PaneTimes { pane: 0, to: 0, first_end: 0, last_end: 0 };
+
+    #[inline]
+    fn holds(&self, t: i64) -> bool {
+        self.pane <= t && t < self.to
+    }
+
+    fn of(spec: &PaneSpec, t: i64) -> PaneTimes {
+        let pane = spec.pane_of(t);
+        // Near the ends of i64 the arithmetic saturates, and the values are good for `t` alone.
+        let exact = t.unsigned_abs() < 1 << 61 && spec.size < 1 << 60;
+        PaneTimes {
+            pane,
+            to: if exact { pane + spec.pane } else { pane },
+            first_end: spec.end(spec.first_start(t)),
+            last_end: spec.end(spec.last_start(t)),
+        }
+    }
 }
 
 /// The part of an operator's state that is not keyed (restored on every instance).
@@ -170,6 +206,7 @@ impl AggregateOp {
             next_start: i64::MIN,
             next_close: i64::MIN,
             scratch: Vec::new(),
+            times: PaneTimes::NONE,
         }
     }
 
@@ -197,7 +234,7 @@ impl AggregateOp {
     #[inline]
     pub(crate) fn process_row(&mut self, row: &[Value], t: i64) -> Admission {
         let wm = if self.mode == OutputMode::Complete { None } else { self.watermark };
-        let AggregateOp { agg, store, scratch, windowing, next_start, next_close, .. } = self;
+        let AggregateOp { agg, store, scratch, windowing, next_start, next_close, times, .. } = self;
         match (store, *windowing) {
             (Store::Global(tables), _) => {
                 let key = agg.key(row, scratch);
@@ -208,17 +245,19 @@ impl AggregateOp {
                 Admission::Accepted { partially_late: false }
             }
             (Store::Panes(panes), Windowing::Panes(spec)) => {
+                if !times.holds(t) {
+                    *times = PaneTimes::of(&spec, t);
+                }
+                let PaneTimes { pane, first_end, last_end, .. } = *times;
                 let mut partially_late = false;
                 if let Some(wm) = wm {
-                    let last_end = spec.end(spec.last_start(t));
                     if last_end <= wm {
                         return Admission::Late { window_end: last_end };
                     }
-                    partially_late = spec.end(spec.first_start(t)) <= wm;
+                    partially_late = first_end <= wm;
                 }
                 let key = agg.key(row, scratch);
                 let hash = key.hash();
-                let pane = spec.pane_of(t);
                 let tables = panes.entry(pane).or_insert_with(|| {
                     // Windows that closed while empty stay closed; then this pane's first
                     // window still to emit may close before the others.
@@ -626,5 +665,53 @@ impl AggregateOp {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`PaneTimes`] as computed for one time must be right for every time it says it holds:
+    /// pane, first and last window ends against [`PaneSpec`]'s own arithmetic, for tumbling,
+    /// sliding (even and uneven, with offsets) windows, near zero, at epoch times and at the
+    /// ends of `i64`.
+    #[test]
+    fn pane_times_hold_for_their_whole_pane() {
+        let specs = [
+            PaneSpec::new(10_000, 5_000, 0),
+            PaneSpec::new(60_000, 60_000, 0),
+            PaneSpec::new(10, 4, 3),
+            PaneSpec::new(7, 7, -2),
+            PaneSpec::new(1, 1, 0),
+            PaneSpec::new(i64::MAX, 3, 0),
+        ];
+        let mut starts = vec![0i64, -1, 1, 4_999, 5_000, -10_001, 1_795_435_200_123, -1_795_435_200_123];
+        starts.extend([i64::MIN, i64::MIN + 1, i64::MAX, i64::MAX - 1, 1 << 61, -(1 << 61), (1 << 61) - 1]);
+        for spec in specs {
+            for &t0 in &starts {
+                let pt = PaneTimes::of(&spec, t0);
+                assert_eq!(pt.pane, spec.pane_of(t0), "{spec:?} {t0}");
+                let direct = |t: i64| (spec.pane_of(t), spec.end(spec.first_start(t)), spec.end(spec.last_start(t)));
+                assert_eq!((pt.pane, pt.first_end, pt.last_end), direct(t0), "{spec:?} {t0}");
+                if !pt.holds(t0) {
+                    // Only where the arithmetic saturates is a time left uncached.
+                    assert!(t0.unsigned_abs() >= 1 << 61 || spec.size >= 1 << 60, "{spec:?} {t0}");
+                    continue;
+                }
+                // Every time of the interval (sampled when wide), and the first ones outside.
+                let width = pt.to - pt.pane;
+                let step = (width / 1000).max(1);
+                let mut t = pt.pane;
+                while t < pt.to {
+                    assert_eq!((pt.pane, pt.first_end, pt.last_end), direct(t), "{spec:?} {t0} {t}");
+                    t += step;
+                }
+                assert_eq!(direct(pt.to - 1).0, pt.pane);
+                assert!(!pt.holds(pt.to) && !pt.holds(pt.pane - 1));
+                assert_ne!(direct(pt.to).0, pt.pane, "{spec:?} {t0}: the interval ends with the pane");
+            }
+        }
+        assert!(!PaneTimes::NONE.holds(0));
     }
 }
