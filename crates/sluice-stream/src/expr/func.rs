@@ -233,7 +233,22 @@ pub(crate) fn float_to_int(x: f64) -> Value {
 }
 
 pub(crate) fn seconds_to_timestamp(s: f64) -> Value {
-    let ms = (s * 1000.0).round();
+    let ms = s * 1000.0;
+    // `f64::round` is a libm call on x86-64's baseline (`roundsd` needs SSE4.1), once per
+    // record for an event time such as `timestamp_seconds(ts)`. Below 2^52 the same rounding
+    // (half away from zero) is a truncation and a step: `ms - t` is then exact.
+    if ms.abs() < 4_503_599_627_370_496.0 {
+        let t = ms as i64;
+        let frac = ms - t as f64;
+        return Value::Timestamp(if frac >= 0.5 {
+            t + 1
+        } else if frac <= -0.5 {
+            t - 1
+        } else {
+            t
+        });
+    }
+    let ms = ms.round();
     if ms.is_finite() && ms.abs() < 9.0e18 { Value::Timestamp(ms as i64) } else { Value::Null }
 }
 
@@ -388,6 +403,57 @@ mod tests {
         for n in 0..5000i64 {
             let naive = n >= 2 && (2..n).take_while(|d| d * d <= n).all(|d| n % d != 0);
             assert_eq!(is_prime(n), naive, "{n}");
+        }
+    }
+
+    /// The truncate-and-step rounding of [`seconds_to_timestamp`] against `f64::round`: halves
+    /// both ways, both signs, the 2^52 edge, and epoch seconds with millisecond fractions.
+    #[test]
+    fn seconds_to_timestamp_rounds_as_f64_round() {
+        let reference = |s: f64| {
+            let ms = (s * 1000.0).round();
+            if ms.is_finite() && ms.abs() < 9.0e18 { Value::Timestamp(ms as i64) } else { Value::Null }
+        };
+        let edge = 4_503_599_627_370_496.0 / 1000.0;
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            0.0005,
+            -0.0005,
+            0.0004999,
+            0.0015,
+            -0.0015,
+            0.0025,
+            -0.0025,
+            1.5,
+            -1.5,
+            2.4994,
+            1_795_435_200.123,
+            1_795_435_200.999_5,
+            -1_795_435_200.000_5,
+            edge,
+            -edge,
+            edge * 0.999_999_9,
+            edge * 1.000_000_1,
+            9.1e15,
+            -9.3e15,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            4_503_599_627_370.495,
+        ];
+        // Halves and near-halves of a millisecond over a range of magnitudes.
+        let mut x = 0.000_5;
+        while x < 1e13 {
+            for d in [0.0, 1e-12, -1e-12] {
+                cases.extend([x + d, -(x + d), x * 3.0 + d]);
+            }
+            x *= 7.3;
+        }
+        for s in cases {
+            assert_eq!(seconds_to_timestamp(s), reference(s), "{s:e}");
         }
     }
 
