@@ -343,13 +343,20 @@ impl<'a> Reader<'a> {
     /// A zigzag varlong.
     #[inline]
     pub fn varlong(&mut self) -> Option<i64> {
-        // Most varints of a record (its length up to 63 bytes, attributes, deltas up to 63,
-        // header count) are one byte.
-        if let Some(&byte) = self.b.get(self.pos)
-            && byte & 0x80 == 0
-        {
-            self.pos += 1;
-            return Some(i64::from(byte >> 1) ^ -i64::from(byte & 1));
+        // Most varints of a record are one byte (lengths and deltas up to 63, the header
+        // count) or two (up to 8191: a value's length, an offset delta in a large batch).
+        if let Some(&byte) = self.b.get(self.pos) {
+            if byte & 0x80 == 0 {
+                self.pos += 1;
+                return Some(i64::from(byte >> 1) ^ -i64::from(byte & 1));
+            }
+            if let Some(&second) = self.b.get(self.pos + 1)
+                && second & 0x80 == 0
+            {
+                self.pos += 2;
+                let v = u64::from(byte & 0x7f) | u64::from(second) << 7;
+                return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
+            }
         }
         let mut v: u64 = 0;
         for i in 0..10 {
@@ -632,6 +639,9 @@ mod tests {
             let mut r = Reader::new(&bytes);
             assert_eq!(r.varint(), i32::try_from(v).ok(), "{v}");
         }
+        // A two-byte zero (not the shortest form, as the general loop also reads it).
+        let mut r = Reader::new(&[0x80, 0x00, 0x55]);
+        assert_eq!((r.varlong(), r.position()), (Some(0), 2));
         // Eleven continuation bytes, and a varint cut short: errors.
         assert_eq!(Reader::new(&[0xff; 11]).varlong(), None);
         assert_eq!(Reader::new(&[0x80]).varlong(), None);
