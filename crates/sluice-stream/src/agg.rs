@@ -108,8 +108,9 @@ impl DistinctSet {
     }
 
     /// Adds a value. A short string is found by its words: its length and two word compares
-    /// rather than the general hash and a `memcmp` call (together about a third of the count
-    /// of distinct customers in the bench's transactions job).
+    /// rather than the general hash, `key_eq` and a `memcmp` call (those were some 6% of the
+    /// bench's transactions job, whose `count(DISTINCT customer_id)` sees 10-byte ids; the set
+    /// is now about 2%).
     #[inline]
     fn insert(&mut self, v: &Value) {
         if let Value::Str(s) = v
@@ -153,8 +154,9 @@ impl DistinctSet {
 }
 
 /// The hash of a string of `len` (at most 16) bytes held in `lo`, `hi` (see [`words16`]): one
-/// multiply of the two words, its halves folded. Both constants end in a byte UTF-8 never has
-/// (0xFF), so neither factor is ever zero.
+/// multiply of the two words, its halves folded. The constants' lowest byte is 0xFF, which
+/// UTF-8 never has, so neither factor is ever zero (the words' lowest bytes are the string's
+/// first and ninth, or zero).
 #[inline]
 fn short_hash(lo: u64, hi: u64, len: usize) -> u64 {
     let a = lo ^ 0x1F51_AFD7_ED55_8CFF ^ ((len as u64) << 56);
