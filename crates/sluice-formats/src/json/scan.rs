@@ -11,6 +11,9 @@
 use crate::row::{Field, Kind, RowSchema, Value, unseen_columns};
 use crate::time;
 
+/// Powers of ten up to 10^8, as integers.
+const POW10_U64: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+
 /// Deepest nesting of a skipped value (an unknown key's) the fast path follows.
 const MAX_DEPTH: usize = 64;
 
@@ -204,6 +207,18 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// The digits that start the next eight bytes: their value and how many there are (0 to
+    /// 8); `None` when fewer than eight bytes are left. Whole-word arithmetic: a long number
+    /// was a chain of dependent multiply-adds, one per digit.
+    #[inline(always)]
+    fn eight_digits(&self) -> Option<(u64, u32)> {
+        let chunk = self.b.get(self.at..self.at + 8)?;
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let (n, v) = leading_digits(u64::from_le_bytes(w));
+        Some((v, n))
+    }
+
     fn literal(&mut self, word: &[u8]) -> bool {
         if self.b.get(self.at..self.at + word.len()) == Some(word) {
             self.at += word.len();
@@ -230,13 +245,28 @@ impl<'a> Scanner<'a> {
             c @ b'1'..=b'9' => {
                 digits = u64::from(c - b'0');
                 count = 1;
-                while let Some(c @ b'0'..=b'9') = self.peek() {
-                    if count == 19 {
+                loop {
+                    let Some((v, n)) = self.eight_digits() else {
+                        // The input's last bytes, one by one.
+                        while let Some(c @ b'0'..=b'9') = self.peek() {
+                            if count == 19 {
+                                return None;
+                            }
+                            self.at += 1;
+                            digits = digits * 10 + u64::from(c - b'0');
+                            count += 1;
+                        }
+                        break;
+                    };
+                    if count + n > 19 {
                         return None;
                     }
-                    self.at += 1;
-                    digits = digits * 10 + u64::from(c - b'0');
-                    count += 1;
+                    digits = digits * POW10_U64[n as usize] + v;
+                    count += n;
+                    self.at += n as usize;
+                    if n < 8 {
+                        break;
+                    }
                 }
             }
             _ => return None,
@@ -246,18 +276,35 @@ impl<'a> Scanner<'a> {
         if self.eat(b'.') {
             float = true;
             let before = self.at;
-            while let Some(c @ b'0'..=b'9') = self.peek() {
-                self.at += 1;
-                if digits == 0 && c == b'0' {
-                    // Leading zeros of the fraction add no significant digit.
-                } else {
-                    if count == 19 {
-                        return None;
+            loop {
+                let Some((v, n)) = self.eight_digits() else {
+                    while let Some(c @ b'0'..=b'9') = self.peek() {
+                        self.at += 1;
+                        if digits == 0 && c == b'0' {
+                            // Leading zeros of the fraction add no significant digit.
+                        } else {
+                            if count == 19 {
+                                return None;
+                            }
+                            digits = digits * 10 + u64::from(c - b'0');
+                            count += 1;
+                        }
+                        exponent -= 1;
                     }
-                    digits = digits * 10 + u64::from(c - b'0');
-                    count += 1;
+                    break;
+                };
+                // Significant digits: leading zeros (of a number that is zero so far) are not.
+                let significant = if digits == 0 { v.checked_ilog10().map_or(0, |l| l + 1) } else { n };
+                if count + significant > 19 {
+                    return None;
                 }
-                exponent -= 1;
+                digits = digits * POW10_U64[n as usize] + v;
+                count += significant;
+                exponent -= n as i32;
+                self.at += n as usize;
+                if n < 8 {
+                    break;
+                }
             }
             if self.at == before {
                 return None;
@@ -393,6 +440,29 @@ impl<'a> Scanner<'a> {
             _ => false,
         }
     }
+}
+
+/// How many of the bytes of the little-endian word `w` are decimal digits before the first
+/// that is not (0 to 8), and the number they spell. A byte is a digit when it is at least '0'
+/// and subtracting '0' leaves at most 9 (adding 0x76 does not reach the high bit); borrows and
+/// carries only travel up, into bytes after the first non-digit, which are shifted out. The
+/// digits then pair up into 2-, 4- and 8-digit numbers by three multiplications (the first
+/// digit is the lowest byte).
+#[inline(always)]
+fn leading_digits(w: u64) -> (u32, u64) {
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let x = w.wrapping_sub(0x3030_3030_3030_3030);
+    let not_digit = (x | x.wrapping_add(0x7676_7676_7676_7676)) & HIGHS;
+    let n = not_digit.trailing_zeros() / 8;
+    if n == 0 {
+        return (0, 0);
+    }
+    // The digits as the last `n` of eight, after zeros.
+    let v = x << (64 - 8 * n);
+    let v = (v & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(10 << 8 | 1) >> 8;
+    let v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul(100 << 16 | 1) >> 16;
+    let v = (v & 0x0000_FFFF_0000_FFFF).wrapping_mul(10_000 << 32 | 1) >> 32;
+    (n, v)
 }
 
 /// The bytes of the little-endian word `w` that are a quote, a backslash or a control
@@ -591,6 +661,98 @@ mod tests {
         assert_eq!(v, vec![Value::Null, Value::Int(5)]);
         assert!(both(&schema, br#"{"n":5,"n":6}"#, &mut v));
         assert_eq!(v, vec![Value::Null, Value::Int(6)]);
+    }
+
+    #[test]
+    fn leading_digits_are_counted_and_read_exactly() {
+        let naive = |w: [u8; 8]| {
+            let n = w.iter().take_while(|c| c.is_ascii_digit()).count();
+            (n as u32, w[..n].iter().fold(0u64, |v, c| v * 10 + u64::from(c - b'0')))
+        };
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Every byte value right after 0 to 7 digits, the digits and the bytes after it random
+        // (any byte, or digits again).
+        for n in 0..8 {
+            for c in 0..=255u8 {
+                for _ in 0..20 {
+                    let r = next().to_le_bytes();
+                    let mut w = [0u8; 8];
+                    for (i, b) in w.iter_mut().enumerate() {
+                        *b = if i < n {
+                            b'0' + r[i] % 10
+                        } else if next() % 2 == 0 {
+                            r[i]
+                        } else {
+                            b'0' + r[i] % 10
+                        };
+                    }
+                    w[n] = c;
+                    assert_eq!(leading_digits(u64::from_le_bytes(w)), naive(w), "{w:02x?}");
+                }
+            }
+        }
+        for _ in 0..100_000 {
+            let r = next().to_le_bytes();
+            let w = r.map(|b| b'0' + b % 10);
+            assert_eq!(leading_digits(u64::from_le_bytes(w)), naive(w), "{w:02x?}");
+        }
+    }
+
+    #[test]
+    fn numbers_of_every_length_read_as_serde_json_reads_them() {
+        let schema =
+            RowSchema::new(vec![Field::new("i", Kind::Int), Field::new("f", Kind::Float), Field::new("s", Kind::Str)]);
+        let digits = "31415926535897932384626433832795";
+        let mut taken = 0;
+        let mut v = Vec::new();
+        for int_len in 1..22 {
+            for frac in [
+                "",
+                ".",
+                ".5",
+                ".25",
+                ".000123",
+                ".0000000001",
+                ".00000000000000000009",
+                ".1234567890123",
+                ".99999999999999999999",
+                "e5",
+                "E-3",
+                ".5e+2",
+                ".123456789012345678",
+            ] {
+                for zero in [false, true] {
+                    let int = if zero { "0".to_string() } else { digits[..int_len].to_string() };
+                    for sign in ["", "-"] {
+                        let num = format!("{sign}{int}{frac}");
+                        // At the start and at the end of the record, so that the number's last
+                        // digits are read from whole words and one by one; as an int and as a
+                        // float; and skipped.
+                        for json in [
+                            format!(r#"{{"i":{num},"s":"padding to read whole words"}}"#),
+                            format!(r#"{{"s":"x","f":{num}}}"#),
+                            format!(r#"{{"f":{num},"s":"padding to read whole words"}}"#),
+                            format!(r#"{{"i":{num}}}"#),
+                            format!(r#"{{"x":{num},"i":1}}"#),
+                        ] {
+                            let want = super::super::decode_with_serde_json(&schema, json.as_bytes());
+                            if both(&schema, json.as_bytes(), &mut v) {
+                                taken += 1;
+                                let want = want.unwrap_or_else(|e| panic!("{json}: taken, but serde_json says {e}"));
+                                assert_eq!(v, want.values, "{json}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(taken > 1500, "the fast path took only {taken} records");
     }
 
     #[test]
