@@ -49,6 +49,8 @@ pub(crate) struct AggSpec {
     func: AggFunc,
     /// `None` for `count(*)`.
     arg: Option<Compiled>,
+    /// The argument's column when it is a bare column: read in place, without an evaluation.
+    col: Option<usize>,
     /// The ordering argument of `min_by` / `max_by`.
     by: Option<Compiled>,
     /// Whether the argument is an integer (exact sums).
@@ -77,12 +79,22 @@ pub(crate) enum Acc {
 /// An exact set of distinct values.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DistinctSet {
-    table: HashTable<(u64, Value)>,
+    table: HashTable<Entry>,
+}
+
+/// A value of a [`DistinctSet`], with its hash and, for a short string, its
+/// [`DistinctSet::short`] form: probes compare those words without reading the string.
+#[derive(Debug, Clone)]
+struct Entry {
+    hash: u64,
+    /// The short form; `None` for other values.
+    short: Option<(usize, (u64, u64))>,
+    value: Value,
 }
 
 impl PartialEq for DistinctSet {
     fn eq(&self, other: &Self) -> bool {
-        self.table.len() == other.table.len() && self.table.iter().all(|(h, v)| other.contains(*h, v))
+        self.table.len() == other.table.len() && self.table.iter().all(|e| other.contains(&e.value))
     }
 }
 
@@ -111,30 +123,29 @@ impl DistinctSet {
         }
     }
 
-    /// A value's hash in the set, from the value alone.
-    #[cfg(test)]
-    fn hash(v: &Value) -> u64 {
-        Self::hash_of(v, Self::short(v))
+    /// The entry of `v` (its short form and hash given).
+    #[inline]
+    fn find(&self, v: &Value, short: Option<(usize, (u64, u64))>, hash: u64) -> Option<&Entry> {
+        match short {
+            Some(_) => self.table.find(hash, |e| e.hash == hash && e.short == short),
+            None => self.table.find(hash, |e| e.hash == hash && e.short.is_none() && key_eq(&e.value, v)),
+        }
     }
 
-    fn contains(&self, hash: u64, v: &Value) -> bool {
-        self.table.find(hash, |(h, x)| *h == hash && key_eq(x, v)).is_some()
+    fn contains(&self, v: &Value) -> bool {
+        let short = Self::short(v);
+        self.find(v, short, Self::hash_of(v, short)).is_some()
     }
 
-    /// Adds a value. A short string is hashed and found by its words rather than by the
-    /// general hash, `key_eq` and a `memcmp` call (those were some 6% of the bench's
-    /// transactions job, whose `count(DISTINCT customer_id)` sees 10-byte ids; the set is now
-    /// about 2%).
+    /// Adds a value. A short string is hashed and found by its words, kept in its entry,
+    /// rather than by the general hash, `key_eq` and a `memcmp` call (those were some 6% of
+    /// the bench's transactions job, whose `count(DISTINCT customer_id)` sees 10-byte ids).
     #[inline]
     fn insert(&mut self, v: &Value) {
         let short = Self::short(v);
         let hash = Self::hash_of(v, short);
-        let found = match short {
-            Some(words) => self.table.find(hash, |(h, x)| *h == hash && Self::short(x) == Some(words)).is_some(),
-            None => self.contains(hash, v),
-        };
-        if !found {
-            self.table.insert_unique(hash, (hash, v.clone()), |(h, _)| *h);
+        if self.find(v, short, hash).is_none() {
+            self.table.insert_unique(hash, Entry { hash, short, value: v.clone() }, |e| e.hash);
         }
     }
 
@@ -144,7 +155,7 @@ impl DistinctSet {
 
     /// The values in a deterministic order (for snapshots).
     pub(crate) fn sorted_values(&self) -> Vec<Value> {
-        let mut v: Vec<Value> = self.table.iter().map(|(_, v)| v.clone()).collect();
+        let mut v: Vec<Value> = self.table.iter().map(|e| e.value.clone()).collect();
         v.sort_by(value_cmp);
         v
     }
@@ -212,16 +223,20 @@ impl AggSpec {
     /// Adds one row (with its event time) to a partial state.
     #[inline]
     pub(crate) fn update(&self, acc: &mut Acc, row: &[Value], event_time: i64) {
-        let v = match &self.arg {
-            None => {
+        let evaluated;
+        let v: &Value = match (&self.arg, self.col) {
+            (None, _) => {
                 if let Acc::Count(c) = acc {
                     *c = c.saturating_add(1);
                 }
                 return;
             }
-            Some(arg) => arg.eval_cow(row),
+            (_, Some(i)) => row.get(i).unwrap_or(&Value::Null),
+            (Some(arg), None) => {
+                evaluated = arg.eval(row);
+                &evaluated
+            }
         };
-        let v: &Value = &v;
         match acc {
             Acc::Count(c) => {
                 if !v.is_null() {
@@ -240,6 +255,9 @@ impl AggSpec {
                     *n = n.saturating_add(1);
                 }
             }
+            // Integers compared and written in place (value_cmp orders them so too).
+            Acc::Min(Value::Int(m)) if let Value::Int(x) = v => *m = (*m).min(*x),
+            Acc::Max(Value::Int(m)) if let Value::Int(x) = v => *m = (*m).max(*x),
             Acc::Min(m) => {
                 if !v.is_null() && (m.is_null() || value_cmp(v, m).is_lt()) {
                     *m = v.clone();
@@ -313,8 +331,8 @@ impl Acc {
                 *a = b.clone();
             }
             (Acc::Distinct(a), Acc::Distinct(b)) => {
-                for (_, v) in b.table.iter() {
-                    a.insert(v);
+                for e in b.table.iter() {
+                    a.insert(&e.value);
                 }
             }
             (Acc::MinBy { by, val }, Acc::MinBy { by: b2, val: v2 })
@@ -711,7 +729,7 @@ fn agg_spec(
     }
     let func = match (name, distinct) {
         ("count", false) if star => {
-            return Ok(AggSpec { func: AggFunc::Count, arg: None, by: None, int: false, out: Kind::Int });
+            return Ok(AggSpec { func: AggFunc::Count, arg: None, col: None, by: None, int: false, out: Kind::Int });
         }
         ("count", false) => AggFunc::Count,
         ("count", true) | ("count_distinct", _) | ("approx_count_distinct", _) => AggFunc::CountDistinct,
@@ -757,7 +775,7 @@ fn agg_spec(
         AggFunc::Avg => Kind::Float,
         _ => kind,
     };
-    Ok(AggSpec { func, arg: Some(arg), by, int: kind == Kind::Int, out })
+    Ok(AggSpec { func, col: arg.as_column(), arg: Some(arg), by, int: kind == Kind::Int, out })
 }
 
 #[cfg(test)]
@@ -829,14 +847,14 @@ mod tests {
         }
         assert_eq!(set.len(), naive.len());
         for v in &values {
-            assert!(set.contains(DistinctSet::hash(v), v), "{v:?}");
+            assert!(set.contains(v), "{v:?}");
         }
         let mut expected = naive.clone();
         expected.sort_by(value_cmp);
         assert_eq!(set.sorted_values().len(), expected.len());
         assert!(set.sorted_values().iter().zip(&expected).all(|(a, b)| key_eq(a, b)));
         assert!(set == DistinctSet::from_values(naive.into_iter().rev()));
-        assert!(!set.contains(DistinctSet::hash(&Value::from("zz")), &Value::from("zz")));
+        assert!(!set.contains(&Value::from("zz")));
     }
 
     #[test]
