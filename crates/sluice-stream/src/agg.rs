@@ -982,6 +982,29 @@ mod tests {
     }
 
     #[test]
+    fn min_and_max_follow_value_order_for_every_mix_of_kinds() {
+        // An integer column that may hold nulls, and (through a checkpoint or a merge) other
+        // kinds: the in-place integer path and value_cmp must agree.
+        let agg = Aggregation::compile(&schema(), false, &[], &named(&["min(n)", "max(n)"])).unwrap();
+        let seqs: Vec<Vec<Value>> = vec![
+            vec![Value::Int(3), Value::Int(-7), Value::Null, Value::Int(i64::MAX), Value::Int(i64::MIN), Value::Int(0)],
+            vec![Value::Null, Value::Int(5), Value::Int(5), Value::Int(4)],
+            vec![Value::Int(2), Value::Float(1.5), Value::Int(1), Value::Float(9.5), Value::Int(9)],
+            vec![Value::Float(0.5), Value::Int(0), Value::Int(1)],
+        ];
+        for seq in seqs {
+            let mut accs = agg.new_accs();
+            for v in &seq {
+                agg.update(&mut accs, &[Value::Null, Value::Null, Value::Null, v.clone()], 0);
+            }
+            let present: Vec<&Value> = seq.iter().filter(|v| !v.is_null()).collect();
+            let min = present.iter().copied().min_by(|a, b| value_cmp(a, b)).cloned().unwrap_or(Value::Null);
+            let max = present.iter().copied().max_by(|a, b| value_cmp(a, b)).cloned().unwrap_or(Value::Null);
+            assert_eq!((accs[0].finish(), accs[1].finish()), (min, max), "{seq:?}");
+        }
+    }
+
+    #[test]
     fn empty_and_overflow() {
         let agg =
             Aggregation::compile(&schema(), false, &[], &named(&["sum(n)", "avg(value)", "count(n)", "min(value)"]))
