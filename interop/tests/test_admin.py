@@ -281,6 +281,9 @@ def test_confluent_create_topic_with_config_and_describe_configs(bootstrap):
     fs = a.create_topics([NewTopic(name, num_partitions=1, replication_factor=1,
                                    config={"retention.ms": "3600000", "cleanup.policy": "compact"})])
     fs[name].result(timeout=40)
+    # Kafka answers CreateTopics once its controller has the topic; a broker serves it (and its
+    # configs) a moment later, so a client waits until metadata shows it, as this one does.
+    wait_for_topic(bootstrap, name, 1)
     res = ConfigResource(ResourceType.TOPIC, name)
     configs = a.describe_configs([res])[res].result(timeout=20)
     assert configs["retention.ms"].value == "3600000"
