@@ -49,8 +49,6 @@ pub(crate) struct AggSpec {
     func: AggFunc,
     /// `None` for `count(*)`.
     arg: Option<Compiled>,
-    /// The argument's column when it is a bare column: read in place, without an evaluation.
-    col: Option<usize>,
     /// The ordering argument of `min_by` / `max_by`.
     by: Option<Compiled>,
     /// Whether the argument is an integer (exact sums).
@@ -223,19 +221,22 @@ impl AggSpec {
     /// Adds one row (with its event time) to a partial state.
     #[inline]
     pub(crate) fn update(&self, acc: &mut Acc, row: &[Value], event_time: i64) {
+        // A bare column is read in place (no `Cow` to build, test and drop per row).
         let evaluated;
-        let v: &Value = match (&self.arg, self.col) {
-            (None, _) => {
+        let v: &Value = match &self.arg {
+            None => {
                 if let Acc::Count(c) = acc {
                     *c = c.saturating_add(1);
                 }
                 return;
             }
-            (_, Some(i)) => row.get(i).unwrap_or(&Value::Null),
-            (Some(arg), None) => {
-                evaluated = arg.eval(row);
-                &evaluated
-            }
+            Some(arg) => match arg.as_column() {
+                Some(i) => row.get(i).unwrap_or(&Value::Null),
+                None => {
+                    evaluated = arg.eval(row);
+                    &evaluated
+                }
+            },
         };
         match acc {
             Acc::Count(c) => {
@@ -729,7 +730,7 @@ fn agg_spec(
     }
     let func = match (name, distinct) {
         ("count", false) if star => {
-            return Ok(AggSpec { func: AggFunc::Count, arg: None, col: None, by: None, int: false, out: Kind::Int });
+            return Ok(AggSpec { func: AggFunc::Count, arg: None, by: None, int: false, out: Kind::Int });
         }
         ("count", false) => AggFunc::Count,
         ("count", true) | ("count_distinct", _) | ("approx_count_distinct", _) => AggFunc::CountDistinct,
@@ -775,7 +776,7 @@ fn agg_spec(
         AggFunc::Avg => Kind::Float,
         _ => kind,
     };
-    Ok(AggSpec { func, col: arg.as_column(), arg: Some(arg), by, int: kind == Kind::Int, out })
+    Ok(AggSpec { func, arg: Some(arg), by, int: kind == Kind::Int, out })
 }
 
 #[cfg(test)]

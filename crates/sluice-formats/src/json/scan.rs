@@ -208,15 +208,20 @@ impl<'a> Scanner<'a> {
     }
 
     /// The digits that start the next eight bytes: their value and how many there are (0 to
-    /// 8); `None` when fewer than eight bytes are left. Whole-word arithmetic: a long number
-    /// was a chain of dependent multiply-adds, one per digit.
+    /// 8). Whole-word arithmetic: a long number was a chain of dependent multiply-adds, one per
+    /// digit. Near the input's end the word is padded with zero bytes, which are not digits.
     #[inline(always)]
-    fn eight_digits(&self) -> Option<(u64, u32)> {
-        let chunk = self.b.get(self.at..self.at + 8)?;
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
+    fn eight_digits(&self) -> (u64, u32) {
+        let w = match self.b.get(self.at..self.at + 8) {
+            Some(chunk) => {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(chunk);
+                w
+            }
+            None => padded_word(self.b.get(self.at..).unwrap_or_default()),
+        };
         let (n, v) = leading_digits(u64::from_le_bytes(w));
-        Some((v, n))
+        (v, n)
     }
 
     fn literal(&mut self, word: &[u8]) -> bool {
@@ -246,18 +251,7 @@ impl<'a> Scanner<'a> {
                 digits = u64::from(c - b'0');
                 count = 1;
                 loop {
-                    let Some((v, n)) = self.eight_digits() else {
-                        // The input's last bytes, one by one.
-                        while let Some(c @ b'0'..=b'9') = self.peek() {
-                            if count == 19 {
-                                return None;
-                            }
-                            self.at += 1;
-                            digits = digits * 10 + u64::from(c - b'0');
-                            count += 1;
-                        }
-                        break;
-                    };
+                    let (v, n) = self.eight_digits();
                     if count + n > 19 {
                         return None;
                     }
@@ -277,22 +271,7 @@ impl<'a> Scanner<'a> {
             float = true;
             let before = self.at;
             loop {
-                let Some((v, n)) = self.eight_digits() else {
-                    while let Some(c @ b'0'..=b'9') = self.peek() {
-                        self.at += 1;
-                        if digits == 0 && c == b'0' {
-                            // Leading zeros of the fraction add no significant digit.
-                        } else {
-                            if count == 19 {
-                                return None;
-                            }
-                            digits = digits * 10 + u64::from(c - b'0');
-                            count += 1;
-                        }
-                        exponent -= 1;
-                    }
-                    break;
-                };
+                let (v, n) = self.eight_digits();
                 // Significant digits: leading zeros (of a number that is zero so far) are not.
                 let significant = if digits == 0 { v.checked_ilog10().map_or(0, |l| l + 1) } else { n };
                 if count + significant > 19 {
@@ -440,6 +419,17 @@ impl<'a> Scanner<'a> {
             _ => false,
         }
     }
+}
+
+/// The input's last bytes (fewer than eight) followed by zero bytes. Out of line: it is rare,
+/// and its copy of a variable length is a `memcpy` call.
+#[cold]
+#[inline(never)]
+fn padded_word(rest: &[u8]) -> [u8; 8] {
+    let mut w = [0u8; 8];
+    let n = rest.len().min(8);
+    w[..n].copy_from_slice(&rest[..n]);
+    w
 }
 
 /// How many of the bytes of the little-endian word `w` are decimal digits before the first
@@ -732,7 +722,7 @@ mod tests {
                     for sign in ["", "-"] {
                         let num = format!("{sign}{int}{frac}");
                         // At the start and at the end of the record, so that the number's last
-                        // digits are read from whole words and one by one; as an int and as a
+                        // digits are read from whole words and from a zero-padded one; as an int and as a
                         // float; and skipped.
                         for json in [
                             format!(r#"{{"i":{num},"s":"padding to read whole words"}}"#),
