@@ -5,8 +5,10 @@
 //! column, a number it cannot convert exactly as serde_json does, a syntax error, bytes that are
 //! not UTF-8, nesting deeper than [`MAX_DEPTH`]) makes it give up, and the caller decodes the
 //! record again with serde_json, which gives the value or the error. So the fast path never
-//! changes a result: it only skips serde_json's per-token overhead and per-string UTF-8 checks
-//! (the input is checked once, whole).
+//! changes a result: it only skips serde_json's per-token overhead. UTF-8 is checked where it
+//! can be wrong, in strings: outside them the grammar admits only ASCII, and a string's bytes
+//! are tested for ASCII in the words its end is searched in (only a string with other bytes is
+//! validated).
 
 use crate::row::{Field, Kind, RowSchema, Value, unseen_columns};
 use crate::time;
@@ -41,7 +43,6 @@ pub(super) fn quoted_keys(schema: &RowSchema) -> Vec<Box<[u8]>> {
 /// `keys` (from [`quoted_keys`], or empty) lets the expected next key be recognised by one
 /// comparison instead of being scanned as a string and then compared.
 pub(super) fn object(schema: &RowSchema, keys: &[Box<[u8]>], input: &[u8], values: &mut Vec<Value>) -> bool {
-    let Ok(text) = simdutf8::basic::from_utf8(input) else { return false };
     let fields = &schema.fields;
     // Each cell is written where it lies (a value built on the stack and then moved into the
     // row cost a store-forwarding stall per cell); cells of keys the record lacks are set to
@@ -55,7 +56,7 @@ pub(super) fn object(schema: &RowSchema, keys: &[Box<[u8]>], input: &[u8], value
         values.iter_mut().for_each(|v| *v = Value::Null);
     }
     let mut seen = 0u64;
-    let mut s = Scanner { text, b: input, at: 0 };
+    let mut s = Scanner { b: input, at: 0 };
     s.ws();
     if !s.eat(b'{') {
         return false;
@@ -119,7 +120,6 @@ pub(super) fn object(schema: &RowSchema, keys: &[Box<[u8]>], input: &[u8], value
 }
 
 struct Scanner<'a> {
-    text: &'a str,
     b: &'a [u8],
     at: usize,
 }
@@ -171,38 +171,49 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string without escapes or control characters (its text, borrowed). Eight bytes at a
-    /// time: the first byte of a word that can end the string is found from the word's mask;
-    /// byte by byte only in the input's last seven bytes.
+    /// time: the first byte of a word that can end the string is found from the word's mask,
+    /// and the words' high bits collected on the way tell ASCII (most strings, taken as they
+    /// are) from text that must be validated; byte by byte only in the input's last seven bytes.
     #[inline]
     fn plain_string(&mut self) -> Option<&'a str> {
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
         if !self.eat(b'"') {
             return None;
         }
         let start = self.at;
         let mut i = start;
+        let mut high = 0u64;
         while let Some(chunk) = self.b.get(i..i + 8) {
             let mut w = [0u8; 8];
             w.copy_from_slice(chunk);
-            let m = string_end_mask(u64::from_le_bytes(w));
+            let w = u64::from_le_bytes(w);
+            let m = string_end_mask(w);
             if m != 0 {
-                let end = i + (m.trailing_zeros() / 8) as usize;
+                let k = m.trailing_zeros() / 8;
+                let end = i + k as usize;
                 if self.b[end] != b'"' {
                     return None;
                 }
+                // The word's bytes before the quote.
+                high |= w & ((1u64 << (8 * k)) - 1);
                 self.at = end + 1;
-                return self.text.get(start..end);
+                return str_of(&self.b[start..end], high & HIGHS == 0);
             }
+            high |= w;
             i += 8;
         }
         loop {
             match *self.b.get(i)? {
                 b'"' => {
                     self.at = i + 1;
-                    return self.text.get(start..i);
+                    return str_of(&self.b[start..i], high & HIGHS == 0);
                 }
                 b'\\' => return None,
                 c if c < 0x20 => return None,
-                _ => i += 1,
+                c => {
+                    high |= u64::from(c);
+                    i += 1;
+                }
             }
         }
     }
@@ -419,6 +430,27 @@ impl<'a> Scanner<'a> {
             _ => false,
         }
     }
+}
+
+/// `b` as text: `ascii` says every byte is below 0x80 (then there is nothing to check);
+/// otherwise it is validated. `None` when it is not UTF-8.
+#[inline]
+#[allow(unsafe_code)]
+fn str_of(b: &[u8], ascii: bool) -> Option<&str> {
+    if ascii {
+        debug_assert!(b.is_ascii());
+        // SAFETY: the caller saw every byte of `b` below 0x80, and ASCII is UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(b) })
+    } else {
+        not_ascii(b)
+    }
+}
+
+/// [`str_of`]'s validation, out of line (rare in most data).
+#[cold]
+#[inline(never)]
+fn not_ascii(b: &[u8]) -> Option<&str> {
+    simdutf8::basic::from_utf8(b).ok()
 }
 
 /// The input's last bytes (fewer than eight) followed by zero bytes. Out of line: it is rare,
@@ -651,6 +683,47 @@ mod tests {
         assert_eq!(v, vec![Value::Null, Value::Int(5)]);
         assert!(both(&schema, br#"{"n":5,"n":6}"#, &mut v));
         assert_eq!(v, vec![Value::Null, Value::Int(6)]);
+    }
+
+    #[test]
+    fn strings_are_taken_only_when_utf8_wherever_their_other_bytes_lie() {
+        let schema = RowSchema::new(vec![Field::new("s", Kind::Str), Field::new("n", Kind::Int)]);
+        let mut v = Vec::new();
+        // Valid: two-, three- and four-byte characters; not: a stray continuation byte, a byte
+        // never in UTF-8, a sequence cut short, an encoded surrogate, an overlong encoding.
+        let good: [&[u8]; 3] = ["é".as_bytes(), "€".as_bytes(), "😀".as_bytes()];
+        let bad: [&[u8]; 5] = [b"\x80", b"\xff", b"\xe2\x82", b"\xed\xa0\x80", b"\xc0\xaf"];
+        for len in 0..20usize {
+            let text: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            for at in 0..=len {
+                let with = |piece: &[u8]| [&text[..at], piece, &text[at..]].concat();
+                for piece in good {
+                    let s = with(piece);
+                    let json = [br#"{"s":""#, &s[..], br#"","n":1}"#].concat();
+                    assert!(both(&schema, &json, &mut v), "{}", String::from_utf8_lossy(&json));
+                    assert_eq!(v, vec![Value::from(std::str::from_utf8(&s).unwrap()), Value::Int(1)]);
+                }
+                for piece in bad {
+                    let s = with(piece);
+                    // As a column's value, as an unknown key's (skipped) value, as an unknown key.
+                    let cases = [
+                        [br#"{"s":""#, &s[..], br#"","n":1}"#].concat(),
+                        [br#"{"x":[""#, &s[..], br#""],"n":1}"#].concat(),
+                        [br#"{""#, &s[..], br#"":1,"n":1}"#].concat(),
+                    ];
+                    for json in &cases {
+                        assert!(!both(&schema, json, &mut v), "{}", String::from_utf8_lossy(json));
+                    }
+                    // serde_json then refuses the column's value (an ignored value's bytes it
+                    // does not check).
+                    assert!(
+                        super::super::decode(&schema, &cases[0]).is_err(),
+                        "{}",
+                        String::from_utf8_lossy(&cases[0])
+                    );
+                }
+            }
+        }
     }
 
     #[test]
