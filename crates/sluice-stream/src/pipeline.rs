@@ -771,9 +771,9 @@ impl Pipeline {
             }
             let t = match &self.event_time {
                 None => rec.timestamp,
-                Some(c) => match c.eval_cow(&rec.row.values).as_ref() {
-                    Value::Timestamp(t) => *t,
-                    _ => {
+                Some(c) => match c.eval_timestamp(&rec.row.values) {
+                    Some(t) => t,
+                    None => {
                         self.metrics.missing_event_time += 1;
                         self.dead_letter(None, rec, DeadLetterReason::MissingEventTime);
                         continue;

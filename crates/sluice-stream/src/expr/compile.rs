@@ -1,6 +1,6 @@
 //! Type checking and compilation of an [`Expr`] against a schema into an evaluator.
 
-use super::func::{Func, cast};
+use super::func::{Func, cast, seconds_to_millis};
 use super::{BinaryOp, Expr, ExprError, UnaryOp, closest, is_aggregate};
 use crate::key::{key_eq, value_cmp};
 use crate::show::spark_string;
@@ -83,6 +83,30 @@ impl Compiled {
     #[inline]
     pub fn eval_cow<'a>(&self, values: &'a [Value]) -> Cow<'a, Value> {
         eval_cow(&self.node, values)
+    }
+
+    /// Evaluates to a timestamp, as an event time: its milliseconds, or `None` for any other
+    /// result. The usual event times, a timestamp column or `timestamp_seconds` of a column,
+    /// skip the general evaluator (its result built, matched and dropped once per record).
+    #[inline]
+    pub fn eval_timestamp(&self, values: &[Value]) -> Option<i64> {
+        match &self.node {
+            Node::Col(i) => match values.get(*i) {
+                Some(Value::Timestamp(t)) => Some(*t),
+                _ => None,
+            },
+            Node::Call { f: Func::TimestampSeconds, args } if let [Node::Col(i)] = args.as_slice() => {
+                match values.get(*i) {
+                    Some(Value::Float(s)) => seconds_to_millis(*s),
+                    Some(Value::Int(s)) => s.checked_mul(1000),
+                    _ => None,
+                }
+            }
+            node => match eval(node, values) {
+                Value::Timestamp(t) => Some(t),
+                _ => None,
+            },
+        }
     }
 
     /// Evaluates a predicate: true only when the result is `TRUE` (not `FALSE`, not `NULL`).
@@ -874,6 +898,38 @@ mod tests {
         match parse(text) {
             Err(e) => e,
             Ok(e) => compile(&e, &schema()).err().unwrap_or_else(|| panic!("{text} compiled")),
+        }
+    }
+
+    #[test]
+    fn event_times_are_what_the_general_evaluator_makes_of_them() {
+        let schema = RowSchema::new(vec![Field::new("x", Kind::Float), Field::new("t", Kind::Timestamp)]);
+        let cells = [
+            Value::Null,
+            Value::Int(1_795_435_200),
+            Value::Int(-3),
+            Value::Int(i64::MAX / 999),
+            Value::Float(1_795_435_200.123),
+            Value::Float(0.0005),
+            Value::Float(-0.0015),
+            Value::Float(1e300),
+            Value::Float(f64::NAN),
+            Value::Timestamp(1_795_435_200_123),
+            Value::from("1795435200"),
+            Value::Bool(true),
+        ];
+        for text in ["t", "x", "timestamp_seconds(x)", "timestamp_seconds(floor(x))", "date_trunc('minute', t)"] {
+            let c = compile(&parse(text).unwrap(), &schema).unwrap();
+            for a in &cells {
+                for b in &cells {
+                    let row = [a.clone(), b.clone()];
+                    let general = match c.eval(&row) {
+                        Value::Timestamp(t) => Some(t),
+                        _ => None,
+                    };
+                    assert_eq!(c.eval_timestamp(&row), general, "{text} over {row:?}");
+                }
+            }
         }
     }
 

@@ -233,6 +233,12 @@ pub(crate) fn float_to_int(x: f64) -> Value {
 }
 
 pub(crate) fn seconds_to_timestamp(s: f64) -> Value {
+    seconds_to_millis(s).map_or(Value::Null, Value::Timestamp)
+}
+
+/// [`seconds_to_timestamp`]'s milliseconds; `None` for its `NULL`.
+#[inline]
+pub(crate) fn seconds_to_millis(s: f64) -> Option<i64> {
     let ms = s * 1000.0;
     // `f64::round` is a libm call on x86-64's baseline (`roundsd` needs SSE4.1), once per
     // record for an event time such as `timestamp_seconds(ts)`. Below 2^52 the same rounding
@@ -240,7 +246,7 @@ pub(crate) fn seconds_to_timestamp(s: f64) -> Value {
     if ms.abs() < 4_503_599_627_370_496.0 {
         let t = ms as i64;
         let frac = ms - t as f64;
-        return Value::Timestamp(if frac >= 0.5 {
+        return Some(if frac >= 0.5 {
             t + 1
         } else if frac <= -0.5 {
             t - 1
@@ -249,7 +255,7 @@ pub(crate) fn seconds_to_timestamp(s: f64) -> Value {
         });
     }
     let ms = ms.round();
-    if ms.is_finite() && ms.abs() < 9.0e18 { Value::Timestamp(ms as i64) } else { Value::Null }
+    (ms.is_finite() && ms.abs() < 9.0e18).then_some(ms as i64)
 }
 
 /// Rounds half away from zero on the shortest decimal text of `x`, as Spark's `round` does
