@@ -22,7 +22,7 @@
 
 use crate::expr::{self, Compiled, Expr, ExprError};
 use crate::key::{GroupKey, StableHasher};
-use crate::key::{key_eq, value_cmp};
+use crate::key::{key_eq, rank, value_cmp};
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use sluice_formats::row::words16;
@@ -74,87 +74,123 @@ pub(crate) enum Acc {
     Last { t: i64, val: Value, set: bool },
 }
 
-/// An exact set of distinct values.
+/// An exact set of distinct values. A string of up to 16 bytes, what ids mostly are, is kept
+/// as its [`Short`] form, 24 bytes that both hash and compare it (the bench's transactions job
+/// probes a set of a thousand customer ids per record: with whole values and their hashes, 64
+/// bytes an entry, the set outgrew the first-level cache); other values are kept whole, with
+/// their hash.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DistinctSet {
-    table: HashTable<Entry>,
+    short: HashTable<Short>,
+    other: HashTable<(u64, Value)>,
 }
 
-/// A value of a [`DistinctSet`], with its hash and, for a short string, its
-/// [`DistinctSet::short`] form: probes compare those words without reading the string.
-#[derive(Debug, Clone)]
-struct Entry {
-    hash: u64,
-    /// The short form; `None` for other values.
-    short: Option<(usize, (u64, u64))>,
-    value: Value,
+/// A string of up to 16 bytes as its length and two words (see [`words16`]): they are its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Short {
+    lo: u64,
+    hi: u64,
+    len: u8,
 }
 
-impl PartialEq for DistinctSet {
-    fn eq(&self, other: &Self) -> bool {
-        self.table.len() == other.table.len() && self.table.iter().all(|e| other.contains(&e.value))
-    }
-}
-
-impl DistinctSet {
-    /// A string of up to 16 bytes, what ids mostly are, as its length and two words (see
-    /// [`words16`]): they are its bytes, so they both hash and compare it.
+impl Short {
     #[inline]
-    fn short(v: &Value) -> Option<(usize, (u64, u64))> {
+    fn of(v: &Value) -> Option<Short> {
         match v {
-            Value::Str(s) if s.len() <= 16 => Some((s.len(), words16(s.as_bytes()))),
+            Value::Str(s) if s.len() <= 16 => {
+                let (lo, hi) = words16(s.as_bytes());
+                Some(Short { lo, hi, len: s.len() as u8 })
+            }
             _ => None,
         }
     }
 
-    /// A value's hash in the set (in memory only: snapshots hold the values), given its
-    /// [`DistinctSet::short`] form.
+    /// Its hash in the set (in memory only: snapshots hold the values).
     #[inline]
-    fn hash_of(v: &Value, short: Option<(usize, (u64, u64))>) -> u64 {
-        match short {
-            Some((len, (lo, hi))) => short_hash(lo, hi, len),
+    fn hash(&self) -> u64 {
+        short_hash(self.lo, self.hi, usize::from(self.len))
+    }
+
+    /// The string again.
+    fn value(&self) -> Value {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.lo.to_le_bytes());
+        b[8..].copy_from_slice(&self.hi.to_le_bytes());
+        // The words were made from a string's bytes, so they are UTF-8.
+        Value::from(std::str::from_utf8(&b[..usize::from(self.len).min(16)]).unwrap_or_default())
+    }
+}
+
+impl PartialEq for DistinctSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self.short.iter().all(|s| other.short.find(s.hash(), |e| e == s).is_some())
+            && self.other.iter().all(|(_, v)| other.contains(v))
+    }
+}
+
+impl DistinctSet {
+    /// The general hash of a value that has no [`Short`] form.
+    fn hash_of(v: &Value) -> u64 {
+        let mut h = StableHasher::default();
+        h.value(v);
+        h.finish()
+    }
+
+    fn contains(&self, v: &Value) -> bool {
+        match Short::of(v) {
+            Some(s) => self.short.find(s.hash(), |e| *e == s).is_some(),
             None => {
-                let mut h = StableHasher::default();
-                h.value(v);
-                h.finish()
+                let hash = Self::hash_of(v);
+                self.other.find(hash, |(h, e)| *h == hash && key_eq(e, v)).is_some()
             }
         }
     }
 
-    /// The entry of `v` (its short form and hash given).
+    /// Adds a value.
     #[inline]
-    fn find(&self, v: &Value, short: Option<(usize, (u64, u64))>, hash: u64) -> Option<&Entry> {
-        match short {
-            Some(_) => self.table.find(hash, |e| e.hash == hash && e.short == short),
-            None => self.table.find(hash, |e| e.hash == hash && e.short.is_none() && key_eq(&e.value, v)),
+    fn insert(&mut self, v: &Value) {
+        match Short::of(v) {
+            Some(s) => self.insert_short(s),
+            None => self.insert_other(v),
         }
     }
 
-    fn contains(&self, v: &Value) -> bool {
-        let short = Self::short(v);
-        self.find(v, short, Self::hash_of(v, short)).is_some()
+    #[inline]
+    fn insert_short(&mut self, s: Short) {
+        let hash = s.hash();
+        if self.short.find(hash, |e| *e == s).is_none() {
+            self.short.insert_unique(hash, s, Short::hash);
+        }
     }
 
-    /// Adds a value. A short string is hashed and found by its words, kept in its entry,
-    /// rather than by the general hash, `key_eq` and a `memcmp` call (those were some 6% of
-    /// the bench's transactions job, whose `count(DISTINCT customer_id)` sees 10-byte ids).
-    #[inline]
-    fn insert(&mut self, v: &Value) {
-        let short = Self::short(v);
-        let hash = Self::hash_of(v, short);
-        if self.find(v, short, hash).is_none() {
-            self.table.insert_unique(hash, Entry { hash, short, value: v.clone() }, |e| e.hash);
+    fn insert_other(&mut self, v: &Value) {
+        let hash = Self::hash_of(v);
+        if self.other.find(hash, |(h, e)| *h == hash && key_eq(e, v)).is_none() {
+            self.other.insert_unique(hash, (hash, v.clone()), |e| e.0);
+        }
+    }
+
+    /// Adds every value of `other`.
+    fn merge(&mut self, other: &DistinctSet) {
+        for s in other.short.iter() {
+            self.insert_short(*s);
+        }
+        for (_, v) in other.other.iter() {
+            self.insert_other(v);
         }
     }
 
     fn len(&self) -> usize {
-        self.table.len()
+        self.short.len() + self.other.len()
     }
 
-    /// The values in a deterministic order (for snapshots).
+    /// The values in a deterministic order (for snapshots): by [`value_cmp`], then (an integer
+    /// and a float of the same value) by kind.
     pub(crate) fn sorted_values(&self) -> Vec<Value> {
-        let mut v: Vec<Value> = self.table.iter().map(|e| e.value.clone()).collect();
-        v.sort_by(value_cmp);
+        let mut v: Vec<Value> =
+            self.short.iter().map(Short::value).chain(self.other.iter().map(|(_, v)| v.clone())).collect();
+        v.sort_by(|a, b| value_cmp(a, b).then_with(|| rank(a).cmp(&rank(b))));
         v
     }
 
@@ -331,11 +367,7 @@ impl Acc {
             (Acc::Max(a), Acc::Max(b)) if !b.is_null() && (a.is_null() || value_cmp(b, a).is_gt()) => {
                 *a = b.clone();
             }
-            (Acc::Distinct(a), Acc::Distinct(b)) => {
-                for e in b.table.iter() {
-                    a.insert(&e.value);
-                }
-            }
+            (Acc::Distinct(a), Acc::Distinct(b)) => a.merge(b),
             (Acc::MinBy { by, val }, Acc::MinBy { by: b2, val: v2 })
                 if !b2.is_null() && (by.is_null() || value_cmp(b2, by).is_lt()) =>
             {
@@ -851,7 +883,7 @@ mod tests {
             assert!(set.contains(v), "{v:?}");
         }
         let mut expected = naive.clone();
-        expected.sort_by(value_cmp);
+        expected.sort_by(|a, b| value_cmp(a, b).then_with(|| rank(a).cmp(&rank(b))));
         assert_eq!(set.sorted_values().len(), expected.len());
         assert!(set.sorted_values().iter().zip(&expected).all(|(a, b)| key_eq(a, b)));
         assert!(set == DistinctSet::from_values(naive.into_iter().rev()));

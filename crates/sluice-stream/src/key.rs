@@ -128,7 +128,8 @@ pub fn key_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn rank(v: &Value) -> u8 {
+/// The order of kinds in [`value_cmp`].
+pub(crate) fn rank(v: &Value) -> u8 {
     match v {
         Value::Null => 0,
         Value::Bool(_) => 1,
