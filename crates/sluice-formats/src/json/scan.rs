@@ -252,28 +252,27 @@ impl<'a> Scanner<'a> {
         let negative = self.eat(b'-');
         let mut digits: u64 = 0;
         let mut count = 0u32;
-        match self.next()? {
+        match self.peek()? {
             b'0' => {
+                self.at += 1;
                 if self.peek().is_some_and(|c| c.is_ascii_digit()) {
                     return None;
                 }
             }
-            c @ b'1'..=b'9' => {
-                digits = u64::from(c - b'0');
-                count = 1;
-                loop {
-                    let (v, n) = self.eight_digits();
-                    if count + n > 19 {
-                        return None;
-                    }
-                    digits = digits * POW10_U64[n as usize] + v;
-                    count += n;
-                    self.at += n as usize;
-                    if n < 8 {
-                        break;
-                    }
+            // The first digit is read with the others (a number of up to eight digits is one
+            // word).
+            b'1'..=b'9' => loop {
+                let (v, n) = self.eight_digits();
+                if count + n > 19 {
+                    return None;
                 }
-            }
+                digits = digits * POW10_U64[n as usize] + v;
+                count += n;
+                self.at += n as usize;
+                if n < 8 {
+                    break;
+                }
+            },
             _ => return None,
         }
         let mut exponent: i32 = 0;
