@@ -25,15 +25,15 @@ const POW10: [f64; 23] = [
     1e21, 1e22,
 ];
 
-/// Each column's key as it is written in a record, quotes included (`"name"`), when its
-/// name can be matched byte for byte (no quote, backslash or control character in it, so no
+/// Each column's key as it is written in a record, quotes and colon included (`"name":`), when
+/// its name can be matched byte for byte (no quote, backslash or control character in it, so no
 /// escape could spell it); otherwise empty. See [`object`].
 pub(super) fn quoted_keys(schema: &RowSchema) -> Vec<Box<[u8]>> {
     let plain = |n: &str| !n.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20);
     schema
         .fields
         .iter()
-        .map(|f| if plain(&f.name) { format!("\"{}\"", f.name).into_bytes().into() } else { Box::default() })
+        .map(|f| if plain(&f.name) { format!("\"{}\":", f.name).into_bytes().into() } else { Box::default() })
         .collect()
 }
 
@@ -69,12 +69,17 @@ pub(super) fn object(schema: &RowSchema, keys: &[Box<[u8]>], input: &[u8], value
             let expected =
                 keys.get(next).filter(|k| !k.is_empty() && s.b.get(s.at..).is_some_and(|rest| has_prefix(rest, k)));
             let at = match expected {
+                // The key and its colon.
                 Some(k) => {
                     s.at += k.len();
                     Some(next)
                 }
                 None => {
                     let Some(key) = s.plain_string() else { return false };
+                    s.ws();
+                    if !s.eat(b':') {
+                        return false;
+                    }
                     if fields.get(next).is_some_and(|f| f.name == key) {
                         Some(next)
                     } else {
@@ -82,10 +87,6 @@ pub(super) fn object(schema: &RowSchema, keys: &[Box<[u8]>], input: &[u8], value
                     }
                 }
             };
-            s.ws();
-            if !s.eat(b':') {
-                return false;
-            }
             s.ws();
             match at {
                 Some(i) => {
@@ -576,12 +577,15 @@ mod tests {
             Field::new("a\\b", Kind::Int),
         ]);
         let keys = quoted_keys(&schema);
-        assert_eq!(&*keys[0], b"\"id\"");
+        assert_eq!(&*keys[0], b"\"id\":");
         assert!(keys[2].is_empty(), "a name with a backslash is never matched raw");
         let mut v = Vec::new();
-        // `"idx"` starts with `"id` but is not `"id"`; whitespace around the colon.
+        // `"idx"` starts with `"id` but is not `"id"`; whitespace around the colon, after it.
         assert!(both(&schema, br#"{"idx":1,"id" : 2}"#, &mut v));
         assert_eq!(v, vec![Value::Int(2), Value::Int(1), Value::Null]);
+        assert!(both(&schema, br#"{"id": 1, "idx" :2}"#, &mut v));
+        assert_eq!(v, vec![Value::Int(1), Value::Int(2), Value::Null]);
+        assert!(!both(&schema, br#"{"id" 1}"#, &mut v));
         assert!(both(&schema, br#"{"id":1,"idx":2,"other":3}"#, &mut v));
         assert_eq!(v, vec![Value::Int(1), Value::Int(2), Value::Null]);
         // The escaped key spells `a<backspace>`, not the column `a\b`: left to serde_json,
