@@ -25,15 +25,16 @@ const POW10: [f64; 23] = [
     1e21, 1e22,
 ];
 
-/// Each column's key as it is written in a record, quotes and colon included (`"name":`), when
-/// its name can be matched byte for byte (no quote, backslash or control character in it, so no
-/// escape could spell it); otherwise empty. See [`object`].
+/// Each column's key as it is written in a compact record after another key's value: comma,
+/// quotes and colon included (`,"name":`; without its comma, the key as it is written first),
+/// when its name can be matched byte for byte (no quote, backslash or control character in
+/// it, so no escape could spell it); otherwise empty. See [`object`].
 pub(super) fn quoted_keys(schema: &RowSchema) -> Vec<Box<[u8]>> {
     let plain = |n: &str| !n.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20);
     schema
         .fields
         .iter()
-        .map(|f| if plain(&f.name) { format!("\"{}\":", f.name).into_bytes().into() } else { Box::default() })
+        .map(|f| if plain(&f.name) { format!(",\"{}\":", f.name).into_bytes().into() } else { Box::default() })
         .collect()
 }
 
@@ -64,26 +65,35 @@ pub(super) fn object(schema: &RowSchema, keys: &[Box<[u8]>], input: &[u8], value
     s.ws();
     // Keys mostly come in schema order: try the column after the last one first.
     let mut next = 0usize;
+    // The next column's key when it was matched right after the last value, comma included.
+    let mut matched = None;
     if !s.eat(b'}') {
         loop {
-            let expected =
-                keys.get(next).filter(|k| !k.is_empty() && s.b.get(s.at..).is_some_and(|rest| has_prefix(rest, k)));
-            let at = match expected {
-                // The key and its colon.
-                Some(k) => {
-                    s.at += k.len();
-                    Some(next)
-                }
+            let at = match matched.take() {
+                Some(i) => Some(i),
                 None => {
-                    let Some(key) = s.plain_string() else { return false };
-                    s.ws();
-                    if !s.eat(b':') {
-                        return false;
-                    }
-                    if fields.get(next).is_some_and(|f| f.name == key) {
-                        Some(next)
-                    } else {
-                        fields.iter().position(|f| f.name == key)
+                    let expected = keys
+                        .get(next)
+                        .and_then(|k| k.get(1..))
+                        .filter(|k| !k.is_empty() && s.b.get(s.at..).is_some_and(|rest| has_prefix(rest, k)));
+                    match expected {
+                        // The key and its colon.
+                        Some(k) => {
+                            s.at += k.len();
+                            Some(next)
+                        }
+                        None => {
+                            let Some(key) = s.plain_string() else { return false };
+                            s.ws();
+                            if !s.eat(b':') {
+                                return false;
+                            }
+                            if fields.get(next).is_some_and(|f| f.name == key) {
+                                Some(next)
+                            } else {
+                                fields.iter().position(|f| f.name == key)
+                            }
+                        }
                     }
                 }
             };
@@ -103,6 +113,15 @@ pub(super) fn object(schema: &RowSchema, keys: &[Box<[u8]>], input: &[u8], value
                         return false;
                     }
                 }
+            }
+            // Compact JSON in schema order: the comma and the next column's key follow at once.
+            if let Some(k) = keys.get(next)
+                && !k.is_empty()
+                && s.b.get(s.at..).is_some_and(|rest| has_prefix(rest, k))
+            {
+                s.at += k.len();
+                matched = Some(next);
+                continue;
             }
             s.ws();
             match s.next() {
@@ -577,7 +596,7 @@ mod tests {
             Field::new("a\\b", Kind::Int),
         ]);
         let keys = quoted_keys(&schema);
-        assert_eq!(&*keys[0], b"\"id\":");
+        assert_eq!(&*keys[0], b",\"id\":");
         assert!(keys[2].is_empty(), "a name with a backslash is never matched raw");
         let mut v = Vec::new();
         // `"idx"` starts with `"id` but is not `"id"`; whitespace around the colon, after it.
@@ -586,6 +605,13 @@ mod tests {
         assert!(both(&schema, br#"{"id": 1, "idx" :2}"#, &mut v));
         assert_eq!(v, vec![Value::Int(1), Value::Int(2), Value::Null]);
         assert!(!both(&schema, br#"{"id" 1}"#, &mut v));
+        // A key matched with the comma before it, or not (whitespace first); then no value, or
+        // the record cut short.
+        assert!(both(&schema, br#"{"id":1 ,"idx":2}"#, &mut v));
+        assert_eq!(v, vec![Value::Int(1), Value::Int(2), Value::Null]);
+        assert!(!both(&schema, br#"{"id":1,"idx":}"#, &mut v));
+        assert!(!both(&schema, br#"{"id":1,"idx":"#, &mut v));
+        assert!(!both(&schema, br#"{"id":1,"idx""#, &mut v));
         assert!(both(&schema, br#"{"id":1,"idx":2,"other":3}"#, &mut v));
         assert_eq!(v, vec![Value::Int(1), Value::Int(2), Value::Null]);
         // The escaped key spells `a<backspace>`, not the column `a\b`: left to serde_json,
