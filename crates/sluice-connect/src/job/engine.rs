@@ -42,8 +42,8 @@ const PREFETCH_AHEAD: usize = 4;
 /// Asks the cache lines of `bytes` into the L1 cache (a hint). A record's value was written by
 /// the source thread, maybe on the other core, and a batch of them (2 MB of the bench's
 /// transactions) outgrows the caches nearest this one: read cold, the JSON decoder stalled on
-/// each record's first bytes (prefetching four
-/// records ahead took it from 0.799 to 0.786 CPU s; eight or sixteen did no better).
+/// each record's first bytes (prefetching four records ahead took it from 0.799 to 0.786 CPU s;
+/// eight or sixteen did no better).
 #[inline(always)]
 #[allow(unsafe_code)]
 fn prefetch(bytes: &[u8]) {
