@@ -29,6 +29,7 @@ pub(super) fn handle(broker: &Arc<Broker>, req: CreatePartitionsRequest, _versio
                     ),
                 ));
             }
+            crate::state::check_partition_limit(t.count)?;
             if t.count == current {
                 return Err(ApiError::new(
                     ResponseError::InvalidPartitions,
