@@ -124,8 +124,8 @@ impl Short {
 impl PartialEq for DistinctSet {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len()
-            && self.short.iter().all(|s| other.short.find(s.hash(), |e| e == s).is_some())
-            && self.other.iter().all(|(_, v)| other.contains(v))
+            && self.short.iter().all(|s| other.has_short(s))
+            && self.other.iter().all(|(h, v)| other.has_other(v, *h))
     }
 }
 
@@ -137,13 +137,21 @@ impl DistinctSet {
         h.finish()
     }
 
+    #[inline]
+    fn has_short(&self, s: &Short) -> bool {
+        self.short.find(s.hash(), |e| e == s).is_some()
+    }
+
+    /// Whether `v` (no [`Short`] form, general hash `hash`) is in the set.
+    fn has_other(&self, v: &Value, hash: u64) -> bool {
+        self.other.find(hash, |(h, e)| *h == hash && key_eq(e, v)).is_some()
+    }
+
+    #[cfg(test)]
     fn contains(&self, v: &Value) -> bool {
         match Short::of(v) {
-            Some(s) => self.short.find(s.hash(), |e| *e == s).is_some(),
-            None => {
-                let hash = Self::hash_of(v);
-                self.other.find(hash, |(h, e)| *h == hash && key_eq(e, v)).is_some()
-            }
+            Some(s) => self.has_short(&s),
+            None => self.has_other(v, Self::hash_of(v)),
         }
     }
 
@@ -158,15 +166,14 @@ impl DistinctSet {
 
     #[inline]
     fn insert_short(&mut self, s: Short) {
-        let hash = s.hash();
-        if self.short.find(hash, |e| *e == s).is_none() {
-            self.short.insert_unique(hash, s, Short::hash);
+        if !self.has_short(&s) {
+            self.short.insert_unique(s.hash(), s, Short::hash);
         }
     }
 
     fn insert_other(&mut self, v: &Value) {
         let hash = Self::hash_of(v);
-        if self.other.find(hash, |(h, e)| *h == hash && key_eq(e, v)).is_none() {
+        if !self.has_other(v, hash) {
             self.other.insert_unique(hash, (hash, v.clone()), |e| e.0);
         }
     }

@@ -1,6 +1,6 @@
 //! Type checking and compilation of an [`Expr`] against a schema into an evaluator.
 
-use super::func::{Func, cast, seconds_to_millis};
+use super::func::{Func, cast, timestamp_seconds_of};
 use super::{BinaryOp, Expr, ExprError, UnaryOp, closest, is_aggregate};
 use crate::key::{key_eq, value_cmp};
 use crate::show::spark_string;
@@ -96,11 +96,7 @@ impl Compiled {
                 _ => None,
             },
             Node::Call { f: Func::TimestampSeconds, args } if let [Node::Col(i)] = args.as_slice() => {
-                match values.get(*i) {
-                    Some(Value::Float(s)) => seconds_to_millis(*s),
-                    Some(Value::Int(s)) => s.checked_mul(1000),
-                    _ => None,
-                }
+                values.get(*i).and_then(timestamp_seconds_of)
             }
             node => match eval(node, values) {
                 Value::Timestamp(t) => Some(t),

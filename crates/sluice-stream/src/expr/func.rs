@@ -159,11 +159,7 @@ impl Func {
                 Value::Timestamp(t) => Value::Timestamp(t.div_euclid(bucket).saturating_mul(bucket)),
                 _ => Value::Null,
             },
-            Func::TimestampSeconds => match a {
-                Value::Int(s) => s.checked_mul(1000).map_or(Value::Null, Value::Timestamp),
-                Value::Float(s) => seconds_to_timestamp(*s),
-                _ => Value::Null,
-            },
+            Func::TimestampSeconds => timestamp_seconds_of(a).map_or(Value::Null, Value::Timestamp),
             Func::TimestampMillis => a.as_i64().map_or(Value::Null, Value::Timestamp),
             Func::UnixSeconds => match a {
                 Value::Timestamp(t) => Value::Int(t.div_euclid(1000)),
@@ -230,6 +226,17 @@ impl Func {
 /// A float to an integer value, `NULL` when it does not fit.
 pub(crate) fn float_to_int(x: f64) -> Value {
     if x.is_finite() && x >= i64::MIN as f64 && x < i64::MAX as f64 { Value::Int(x as i64) } else { Value::Null }
+}
+
+/// `timestamp_seconds` of a value, as milliseconds; `None` for its `NULL` (not a number, or out
+/// of range).
+#[inline]
+pub(crate) fn timestamp_seconds_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(s) => s.checked_mul(1000),
+        Value::Float(s) => seconds_to_millis(*s),
+        _ => None,
+    }
 }
 
 pub(crate) fn seconds_to_timestamp(s: f64) -> Value {
