@@ -392,6 +392,90 @@ path = "{}"
     assert_eq!(json_rows(&dir.path().join("per_key")), want);
 }
 
+/// The decoder leaves out columns the job does not read (`note`, `extra` here), but checks
+/// their values as before, and a dead letter's row has them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn columns_nothing_reads_are_still_checked_and_kept_in_dead_letters() {
+    let b = broker().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+name = "unread"
+[source]
+topic = "unread-in"
+format = {{ kind = "json", schema = "k string, v bigint, t timestamp, note string, extra bigint" }}
+event_time = "t"
+watermark = "2 seconds"
+
+[[query]]
+name = "per_key"
+output_mode = "append"
+[[query.step]]
+window = {{ type = "tumbling", size = "10 seconds" }}
+group_by = ["k"]
+aggregates = ["count(*) AS n", "sum(v) AS total"]
+[[query.sink]]
+kind = "json"
+path = "{out}"
+
+[dead_letter]
+kind = "file"
+path = "{dead}"
+
+[checkpoint]
+interval = "300 ms"
+location = "{cp}"
+"#,
+        out = dir.path().join("per_key").display(),
+        dead = dir.path().join("dead").display(),
+        cp = dir.path().join("checkpoints").display(),
+    );
+    let evs = events(0, 60);
+    let records: Vec<RawRecord> = evs
+        .iter()
+        .enumerate()
+        .map(|(i, (p, e))| {
+            let json = format!(r#"{{"k":"{}","v":{},"t":{},"note":"note {i}","extra":{i}}}"#, e.key, e.v, e.t);
+            (*p, None, json.into_bytes(), 0)
+        })
+        .collect();
+    let bs = b.bootstrap();
+    tokio::task::spawn_blocking(move || produce_raw(&bs, "unread-in", &records)).await.unwrap();
+    // The first run's watermark (restored by the second) makes the first window closed.
+    run_job(config(&text, &b.bootstrap(), EndOfInput::AvailableNow)).await;
+    let more: Vec<RawRecord> = vec![
+        (0, None, format!(r#"{{"k":"a","v":5,"t":{},"note":"late one","extra":99}}"#, T0 + 1_000).into_bytes(), 0),
+        (1, None, br#"{"k":"b","v":1,"note":"no time","extra":7}"#.to_vec(), 0),
+        (2, None, format!(r#"{{"k":"c","v":1,"t":{},"note":"bad","extra":"seven"}}"#, T0 + 14_000).into_bytes(), 0),
+    ];
+    let bs = b.bootstrap();
+    tokio::task::spawn_blocking(move || produce_raw(&bs, "unread-in", &more)).await.unwrap();
+    let summary = run_job(config(&text, &b.bootstrap(), EndOfInput::Finish)).await;
+    assert_eq!(summary.dead_letters, 3);
+    let mut letters = BTreeMap::new();
+    for f in published(&dir.path().join("dead")) {
+        for line in std::fs::read_to_string(dir.path().join("dead").join(f)).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            letters.insert(v["reason_kind"].as_str().unwrap().to_string(), v);
+        }
+    }
+    let row = |kind: &str| letters.get(kind).map(|v| v["row"].clone()).unwrap_or_else(|| panic!("no {kind} letter"));
+    let late = row("late");
+    assert_eq!(
+        (&late["k"], &late["v"], &late["note"], &late["extra"]),
+        (&"a".into(), &5.into(), &"late one".into(), &99.into())
+    );
+    let untimed = row("missing_event_time");
+    assert_eq!((&untimed["note"], &untimed["extra"]), (&"no time".into(), &7.into()));
+    assert!(untimed["t"].is_null());
+    // A value of a column nothing reads that does not fit it is refused as before.
+    let bad = &letters["decode"];
+    assert!(bad["reason"].as_str().unwrap().contains("extra"), "{bad}");
+    assert!(bad["value_base64"].is_string());
+    let want: Vec<_> = expected(&evs, None).into_iter().collect();
+    assert_eq!(json_rows(&dir.path().join("per_key")), want);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_framed_protobuf_is_decoded_with_the_registered_schema() {
     use sluice_formats::protobuf::{ProtoSchema, RowEncoder};

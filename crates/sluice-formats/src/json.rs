@@ -66,54 +66,82 @@ pub fn decode(schema: &RowSchema, bytes: &[u8]) -> Result<Row, JsonError> {
 
 /// [`decode`] into `values`, reusing its allocation; on success it holds one cell per column.
 pub fn decode_into(schema: &RowSchema, bytes: &[u8], values: &mut Vec<Value>) -> Result<(), JsonError> {
-    decode_keyed(schema, &[], bytes, values)
+    decode_keyed(schema, &[], 0, bytes, values)
 }
 
 /// A schema made ready for decoding many records: [`decode`] / [`decode_into`] with each
 /// column's key prepared, so that keys written in the schema's order are recognised by one
 /// comparison each.
+///
+/// A decoder may be told which columns its user reads ([`RecordDecoder::read_only`]): then
+/// [`RecordDecoder::decode_into`] leaves the others null, after checking their values as
+/// always (a record is refused for the same reasons, with the same error).
 #[derive(Debug, Clone)]
 pub struct RecordDecoder {
     schema: RowSchema,
     keys: Vec<Box<[u8]>>,
+    /// Columns (of the first 64) `decode_into` leaves null.
+    unread: u64,
 }
 
 impl RecordDecoder {
     /// The decoder of records laid out as `schema`.
     pub fn new(schema: RowSchema) -> Self {
         let keys = scan::quoted_keys(&schema);
-        RecordDecoder { schema, keys }
+        RecordDecoder { schema, keys, unread: 0 }
     }
 
-    /// [`decode`]: the same row, or the same error.
+    /// Declares the columns the rows of [`RecordDecoder::decode_into`] are read for:
+    /// `read[i]` for column `i` (columns past `read`'s end count as read). The others' cells
+    /// are left null. Of a wide schema, only the first 64 columns can be left out.
+    pub fn read_only(&mut self, read: &[bool]) {
+        self.unread =
+            (0..self.schema.len().min(64)).filter(|&i| read.get(i) == Some(&false)).fold(0, |m, i| m | 1 << i);
+    }
+
+    /// Whether [`RecordDecoder::decode_into`] leaves some columns null.
+    pub fn leaves_out(&self) -> bool {
+        self.unread != 0
+    }
+
+    /// [`decode`]: the same row, or the same error (every column, whatever
+    /// [`RecordDecoder::read_only`] said).
     pub fn decode(&self, bytes: &[u8]) -> Result<Row, JsonError> {
         decode_row(&self.schema, &self.keys, bytes)
     }
 
-    /// [`decode_into`]: the same cells, or the same error.
+    /// [`decode_into`]: the same cells, or the same error; the cells of columns
+    /// [`RecordDecoder::read_only`] left out are null.
     pub fn decode_into(&self, bytes: &[u8], values: &mut Vec<Value>) -> Result<(), JsonError> {
-        decode_keyed(&self.schema, &self.keys, bytes, values)
+        decode_keyed(&self.schema, &self.keys, self.unread, bytes, values)
     }
 }
 
 fn decode_row(schema: &RowSchema, keys: &[Box<[u8]>], bytes: &[u8]) -> Result<Row, JsonError> {
     let mut values: Vec<Value> = Vec::with_capacity(schema.len());
-    decode_keyed(schema, keys, bytes, &mut values)?;
+    decode_keyed(schema, keys, 0, bytes, &mut values)?;
     Ok(Row::new(values))
 }
 
 /// Most records are flat objects without escapes whose values fit: one hand-written pass
-/// (`keys`: [`scan::quoted_keys`] or none); serde_json reads the others.
+/// (`keys`: [`scan::quoted_keys`] or none); serde_json reads the others. Cells of `unread`
+/// columns (bits of the first 64) are left null.
 fn decode_keyed(
     schema: &RowSchema,
     keys: &[Box<[u8]>],
+    unread: u64,
     bytes: &[u8],
     values: &mut Vec<Value>,
 ) -> Result<(), JsonError> {
-    if scan::object(schema, keys, bytes, values) {
+    if scan::object(schema, keys, unread, bytes, values) {
         return Ok(());
     }
     *values = decode_with_serde_json(schema, bytes)?.values;
+    for (i, v) in values.iter_mut().enumerate().take(64) {
+        if unread & 1 << i != 0 {
+            *v = Value::Null;
+        }
+    }
     Ok(())
 }
 

@@ -643,6 +643,14 @@ impl Aggregation {
         }
     }
 
+    /// Calls `f` with the index of each input column the keys and aggregates read.
+    pub(crate) fn columns(&self, f: &mut impl FnMut(usize)) {
+        self.keys.iter().for_each(|k| k.columns(f));
+        for spec in &self.specs {
+            spec.arg.iter().chain(&spec.by).for_each(|e| e.columns(f));
+        }
+    }
+
     /// Fresh partial states.
     pub(crate) fn new_accs(&self) -> Box<[Acc]> {
         self.specs.iter().map(AggSpec::new_acc).collect()

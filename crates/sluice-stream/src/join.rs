@@ -113,6 +113,11 @@ impl JoinOp {
         })
     }
 
+    /// The stream columns the join matches on.
+    pub(crate) fn stream_columns(&self) -> &[usize] {
+        &self.stream_cols
+    }
+
     /// Joins one stream row, appending 0..n result rows.
     pub(crate) fn apply(&self, row: Row, out: &mut Vec<Row>) {
         let mut matches: &[u32] = &[];

@@ -725,6 +725,50 @@ impl Pipeline {
         self.queries.get(query).is_some_and(|q| q.agg.is_some())
     }
 
+    /// Which columns of the input the job reads: `read[i]` for input column `i`. A column no
+    /// filter, computed column, join, aggregate or event time reads need not be decoded (its
+    /// cells may be left null). Rows that reach a sink whole (a query without an aggregate or
+    /// a select step) and the shuffle stage's rows, which leave this instance, read them all.
+    pub fn columns_read(&self) -> Vec<bool> {
+        let n = self.input.len();
+        if matches!(self.mode, Mode::Shuffle { .. }) {
+            return vec![true; n];
+        }
+        let mut read = vec![false; n];
+        let mut mark = |i: usize| {
+            if let Some(r) = read.get_mut(i) {
+                *r = true;
+            }
+        };
+        if let Some(c) = &self.event_time {
+            c.columns(&mut mark);
+        }
+        for q in &self.queries {
+            // Until a select step, the first columns are the input's (computed columns and
+            // joined ones are appended; one computed over an input column is counted as read).
+            let mut whole = true;
+            for step in &q.pre {
+                match step {
+                    Step::Filter(c) => c.columns(&mut mark),
+                    Step::Compute(items) => items.iter().for_each(|(_, c)| c.columns(&mut mark)),
+                    Step::Join(op) => op.stream_columns().iter().for_each(|&i| mark(i)),
+                    Step::Select(items) => {
+                        items.iter().for_each(|c| c.columns(&mut mark));
+                        whole = false;
+                        break;
+                    }
+                    Step::TopN { .. } => {}
+                }
+            }
+            match &q.agg {
+                Some(op) if whole => op.agg.columns(&mut mark),
+                None if whole => return vec![true; n],
+                _ => {}
+            }
+        }
+        read
+    }
+
     /// From now on, sends aggregate inputs to `partitions` repartition partitions (the shuffle
     /// stage; see [`Pipeline::new_shuffle`]), e.g. after a restore.
     pub fn shuffle_to(&mut self, partitions: u32) {

@@ -3,6 +3,7 @@
 mod util;
 
 mod checkpoints;
+mod columns;
 mod robustness;
 mod scale_out;
 mod seeds;

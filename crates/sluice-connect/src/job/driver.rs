@@ -525,6 +525,8 @@ impl Runtime {
                 if let Stage::Shuffle { partitions, .. } = &stage {
                     pipeline.shuffle_to(*partitions);
                 }
+                let mut decoder = decoder;
+                decoder.read_only(&pipeline.columns_read());
                 Engine::One { pipeline, decoder, records: Vec::new() }
             }
         };

@@ -10,7 +10,7 @@ use sluice_formats::{Row, RowSchema};
 use sluice_stream::{
     Checkpoint, CheckpointError, JobPlan, Output, Pipeline, ShuffleRecord, ShuffledIn, SourceRecord, Tables,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// The merge stage's pipelines and what it needs to make more.
@@ -58,6 +58,27 @@ fn prefetch(bytes: &[u8]) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = bytes;
+}
+
+/// Gives the dead letters of a batch's records (late ones, ones without an event time) their
+/// rows decoded whole: the decoder left out the columns the job does not read, but a dead
+/// letter keeps the record's every value.
+fn whole_rows(out: &mut [Output], decoder: &Decoder, batch: &RawBatch) {
+    let mut index: Option<HashMap<(i32, i64), usize>> = None;
+    for o in out {
+        let Output::DeadLetter(d) = o else { continue };
+        if d.row.is_none() || d.raw.is_some() {
+            continue;
+        }
+        let index = index.get_or_insert_with(|| {
+            (0..batch.len()).map(|i| batch.record(i)).enumerate().map(|(i, r)| ((r.partition, r.offset), i)).collect()
+        });
+        if let Some(&i) = index.get(&(d.partition, d.offset))
+            && let Ok(row) = decoder.decode(batch.value(i))
+        {
+            d.row = Some(row);
+        }
+    }
 }
 
 impl Engine {
@@ -108,6 +129,11 @@ impl Engine {
                 }
                 // At most one batch's kept.
                 records.truncate(batch.len());
+                if decoder.leaves_out() {
+                    let mut out: Vec<Output> = std::iter::from_fn(|| pipeline.poll_output()).collect();
+                    whole_rows(&mut out, decoder, batch);
+                    return out;
+                }
             }
             Engine::Merge(m) => {
                 let mut by_part: BTreeMap<i32, Vec<ShuffledIn>> = BTreeMap::new();

@@ -42,8 +42,16 @@ pub(super) fn quoted_keys(schema: &RowSchema) -> Vec<Box<[u8]>> {
 /// needs the full decoder (then `values` holds nothing of use).
 ///
 /// `keys` (from [`quoted_keys`], or empty) lets the expected next key be recognised by one
-/// comparison instead of being scanned as a string and then compared.
-pub(super) fn object(schema: &RowSchema, keys: &[Box<[u8]>], input: &[u8], values: &mut Vec<Value>) -> bool {
+/// comparison instead of being scanned as a string and then compared. Columns whose bit is set
+/// in `unread` (the first 64) are checked as the others are but left null: nothing reads them,
+/// and building their strings was most of what they cost.
+pub(super) fn object(
+    schema: &RowSchema,
+    keys: &[Box<[u8]>],
+    unread: u64,
+    input: &[u8],
+    values: &mut Vec<Value>,
+) -> bool {
     let fields = &schema.fields;
     // Each cell is written where it lies (a value built on the stack and then moved into the
     // row cost a store-forwarding stall per cell); cells of keys the record lacks are set to
@@ -100,7 +108,13 @@ pub(super) fn object(schema: &RowSchema, keys: &[Box<[u8]>], input: &[u8], value
             s.ws();
             match at {
                 Some(i) => {
-                    if !s.cell_into(&fields[i], &mut values[i]) {
+                    let unread = i < 64 && unread & 1 << i != 0;
+                    let fits = if unread {
+                        s.cell_into::<false>(&fields[i], &mut values[i])
+                    } else {
+                        s.cell_into::<true>(&fields[i], &mut values[i])
+                    };
+                    if !fits {
                         return false;
                     }
                     if i < 64 {
@@ -348,19 +362,30 @@ impl<'a> Scanner<'a> {
     }
 
     /// Writes the value at the cursor into `cell`, column `f`'s, if it fits exactly as
-    /// serde_json would make it fit; `false` otherwise (then `cell` may hold anything).
-    fn cell_into(&mut self, f: &Field, cell: &mut Value) -> bool {
+    /// serde_json would make it fit; `false` otherwise (then `cell` may hold anything). With
+    /// `KEEP` false the value is checked just the same, and `cell` is made null.
+    #[inline(always)]
+    fn cell_into<const KEEP: bool>(&mut self, f: &Field, cell: &mut Value) -> bool {
+        if !KEEP && !cell.is_null() {
+            *cell = Value::Null;
+        }
+        let put = |cell: &mut Value, v: Value| {
+            if KEEP {
+                *cell = v;
+            }
+        };
         let Some(c) = self.peek() else { return false };
         match c {
-            b'n' if self.literal(b"null") => *cell = Value::Null,
-            b't' if f.kind == Kind::Bool && self.literal(b"true") => *cell = Value::Bool(true),
-            b'f' if f.kind == Kind::Bool && self.literal(b"false") => *cell = Value::Bool(false),
+            b'n' if self.literal(b"null") => put(cell, Value::Null),
+            b't' if f.kind == Kind::Bool && self.literal(b"true") => put(cell, Value::Bool(true)),
+            b'f' if f.kind == Kind::Bool && self.literal(b"false") => put(cell, Value::Bool(false)),
             b'"' => {
                 let Some(s) = self.plain_string() else { return false };
                 match f.kind {
-                    Kind::Str => cell.set_str(s),
+                    Kind::Str if KEEP => cell.set_str(s),
+                    Kind::Str => {}
                     Kind::Timestamp => match time::parse_ms(s) {
-                        Some(t) => *cell = Value::Timestamp(t),
+                        Some(t) => put(cell, Value::Timestamp(t)),
                         None => return false,
                     },
                     _ => return false,
@@ -376,10 +401,10 @@ impl<'a> Scanner<'a> {
                     Kind::Int | Kind::Timestamp if !n.float => {
                         let Ok(v) = i64::try_from(n.digits) else { return false };
                         let v = if n.negative { -v } else { v };
-                        *cell = if f.kind == Kind::Int { Value::Int(v) } else { Value::Timestamp(v) };
+                        put(cell, if f.kind == Kind::Int { Value::Int(v) } else { Value::Timestamp(v) });
                     }
                     Kind::Float => match exact_f64(&n) {
-                        Some(x) => *cell = Value::Float(x),
+                        Some(x) => put(cell, Value::Float(x)),
                         None => return false,
                     },
                     _ => return false,
@@ -577,10 +602,10 @@ mod tests {
 
     /// [`object`] without and with the quoted keys: both must give the same answer and cells.
     fn both(schema: &RowSchema, input: &[u8], v: &mut Vec<Value>) -> bool {
-        let plain = object(schema, &[], input, v);
+        let plain = object(schema, &[], 0, input, v);
         // Stale cells of every column (a long string: a heap buffer to reuse or replace).
         let mut with_keys = vec![Value::from("a stale cell from the last record, long"); schema.len()];
-        let keyed = object(schema, &quoted_keys(schema), input, &mut with_keys);
+        let keyed = object(schema, &quoted_keys(schema), 0, input, &mut with_keys);
         assert_eq!(plain, keyed, "{}", String::from_utf8_lossy(input));
         if plain {
             assert_eq!(*v, with_keys, "{}", String::from_utf8_lossy(input));

@@ -74,6 +74,11 @@ impl Compiled {
         Compiled { node: Node::Col(index), kind: Some(kind) }
     }
 
+    /// Calls `f` with the index of each column the expression reads (as often as it is read).
+    pub fn columns(&self, f: &mut impl FnMut(usize)) {
+        node_columns(&self.node, f);
+    }
+
     /// Evaluates over a row's values.
     pub fn eval(&self, values: &[Value]) -> Value {
         eval(&self.node, values)
@@ -108,6 +113,31 @@ impl Compiled {
     /// Evaluates a predicate: true only when the result is `TRUE` (not `FALSE`, not `NULL`).
     pub fn test(&self, values: &[Value]) -> bool {
         matches!(eval(&self.node, values), Value::Bool(true))
+    }
+}
+
+fn node_columns(node: &Node, f: &mut impl FnMut(usize)) {
+    match node {
+        Node::Col(i) => f(*i),
+        Node::Lit(_) => {}
+        Node::Neg { e, .. } | Node::Not(e) | Node::IsNull { e, .. } | Node::Cast { e, .. } => node_columns(e, f),
+        Node::DateFormat { e, .. } => node_columns(e, f),
+        Node::Arith { l, r, .. } | Node::Cmp { l, r, .. } | Node::Div(l, r) | Node::And(l, r) | Node::Or(l, r) => {
+            node_columns(l, f);
+            node_columns(r, f);
+        }
+        Node::In { e, list, .. } => {
+            node_columns(e, f);
+            list.iter().for_each(|n| node_columns(n, f));
+        }
+        Node::Concat(args) | Node::Call { args, .. } | Node::Coalesce(args) => {
+            args.iter().for_each(|n| node_columns(n, f));
+        }
+        Node::If { c, t, f: e } => {
+            node_columns(c, f);
+            node_columns(t, f);
+            node_columns(e, f);
+        }
     }
 }
 
