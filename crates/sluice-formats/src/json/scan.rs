@@ -369,23 +369,18 @@ impl<'a> Scanner<'a> {
         if !KEEP && !cell.is_null() {
             *cell = Value::Null;
         }
-        let put = |cell: &mut Value, v: Value| {
-            if KEEP {
-                *cell = v;
-            }
-        };
         let Some(c) = self.peek() else { return false };
         match c {
-            b'n' if self.literal(b"null") => put(cell, Value::Null),
-            b't' if f.kind == Kind::Bool && self.literal(b"true") => put(cell, Value::Bool(true)),
-            b'f' if f.kind == Kind::Bool && self.literal(b"false") => put(cell, Value::Bool(false)),
+            b'n' if self.literal(b"null") => put::<KEEP>(cell, Value::Null),
+            b't' if f.kind == Kind::Bool && self.literal(b"true") => put::<KEEP>(cell, Value::Bool(true)),
+            b'f' if f.kind == Kind::Bool && self.literal(b"false") => put::<KEEP>(cell, Value::Bool(false)),
             b'"' => {
                 let Some(s) = self.plain_string() else { return false };
                 match f.kind {
                     Kind::Str if KEEP => cell.set_str(s),
                     Kind::Str => {}
                     Kind::Timestamp => match time::parse_ms(s) {
-                        Some(t) => put(cell, Value::Timestamp(t)),
+                        Some(t) => put::<KEEP>(cell, Value::Timestamp(t)),
                         None => return false,
                     },
                     _ => return false,
@@ -401,10 +396,10 @@ impl<'a> Scanner<'a> {
                     Kind::Int | Kind::Timestamp if !n.float => {
                         let Ok(v) = i64::try_from(n.digits) else { return false };
                         let v = if n.negative { -v } else { v };
-                        put(cell, if f.kind == Kind::Int { Value::Int(v) } else { Value::Timestamp(v) });
+                        put::<KEEP>(cell, if f.kind == Kind::Int { Value::Int(v) } else { Value::Timestamp(v) });
                     }
                     Kind::Float => match exact_f64(&n) {
-                        Some(x) => put(cell, Value::Float(x)),
+                        Some(x) => put::<KEEP>(cell, Value::Float(x)),
                         None => return false,
                     },
                     _ => return false,
@@ -473,6 +468,14 @@ impl<'a> Scanner<'a> {
             }
             _ => false,
         }
+    }
+}
+
+/// Writes `v` into `cell` when `KEEP` (see [`Scanner::cell_into`]).
+#[inline(always)]
+fn put<const KEEP: bool>(cell: &mut Value, v: Value) {
+    if KEEP {
+        *cell = v;
     }
 }
 
