@@ -103,12 +103,17 @@ async fn create_topic(bootstrap: &str, topic: &str) {
 
 /// A windowed count per key into JSON files, plus `extra` sink tables.
 fn windowed_job(name: &str, topic: &str, out: &Path, extra: &str) -> String {
+    windowed_job_of("k string, v bigint, t timestamp", name, topic, out, extra)
+}
+
+/// [`windowed_job`] over records of `schema` (which has `k`, `v` and `t`).
+fn windowed_job_of(schema: &str, name: &str, topic: &str, out: &Path, extra: &str) -> String {
     format!(
         r#"
 name = "{name}"
 [source]
 topic = "{topic}"
-format = {{ kind = "json", schema = "k string, v bigint, t timestamp" }}
+format = {{ kind = "json", schema = "{schema}" }}
 event_time = "t"
 watermark = "2 seconds"
 
@@ -398,38 +403,9 @@ path = "{}"
 async fn columns_nothing_reads_are_still_checked_and_kept_in_dead_letters() {
     let b = broker().await;
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"
-name = "unread"
-[source]
-topic = "unread-in"
-format = {{ kind = "json", schema = "k string, v bigint, t timestamp, note string, extra bigint" }}
-event_time = "t"
-watermark = "2 seconds"
-
-[[query]]
-name = "per_key"
-output_mode = "append"
-[[query.step]]
-window = {{ type = "tumbling", size = "10 seconds" }}
-group_by = ["k"]
-aggregates = ["count(*) AS n", "sum(v) AS total"]
-[[query.sink]]
-kind = "json"
-path = "{out}"
-
-[dead_letter]
-kind = "file"
-path = "{dead}"
-
-[checkpoint]
-interval = "300 ms"
-location = "{cp}"
-"#,
-        out = dir.path().join("per_key").display(),
-        dead = dir.path().join("dead").display(),
-        cp = dir.path().join("checkpoints").display(),
-    );
+    let extra = format!("\n[dead_letter]\nkind = \"file\"\npath = \"{}\"\n", dir.path().join("dead").display());
+    let schema = "k string, v bigint, t timestamp, note string, extra bigint";
+    let text = windowed_job_of(schema, "unread", "unread-in", dir.path(), &extra);
     let evs = events(0, 60);
     let records: Vec<RawRecord> = evs
         .iter()

@@ -172,8 +172,8 @@ impl Decoder {
     }
 
     /// [`Decoder::decode`] into `row` (but for the columns [`Decoder::read_only`] left out),
-    /// reusing its allocation (the engine recycles the rows of
-    /// a batch: a fresh row per record was ~10% of the user-events job's CPU in malloc and free).
+    /// reusing its allocation (the engine recycles the rows of a batch: a fresh row per record
+    /// was ~10% of the user-events job's CPU in malloc and free).
     /// On success `row` is the decoded row, whatever it held before.
     pub fn decode_into(&self, value: Option<&[u8]>, row: &mut Row) -> Result<(), String> {
         match (&self.kind, value) {
