@@ -372,7 +372,7 @@ impl Runtime {
             .map_err(|e| JobError::internal(format!("the broker check failed: {e}")))?
             .map_err(|error| JobError::NoBroker { what: format!("job {} ({file})", plan.name), error })?;
 
-        let decoder = Decoder::build(
+        let mut decoder = Decoder::build(
             &plan.source.format,
             &plan.source.topic,
             file,
@@ -525,7 +525,6 @@ impl Runtime {
                 if let Stage::Shuffle { partitions, .. } = &stage {
                     pipeline.shuffle_to(*partitions);
                 }
-                let mut decoder = decoder;
                 decoder.read_only(&pipeline.columns_read());
                 Engine::One { pipeline, decoder, records: Vec::new() }
             }

@@ -129,11 +129,6 @@ impl Engine {
                 }
                 // At most one batch's kept.
                 records.truncate(batch.len());
-                if decoder.leaves_out() {
-                    let mut out: Vec<Output> = std::iter::from_fn(|| pipeline.poll_output()).collect();
-                    whole_rows(&mut out, decoder, batch);
-                    return out;
-                }
             }
             Engine::Merge(m) => {
                 let mut by_part: BTreeMap<i32, Vec<ShuffledIn>> = BTreeMap::new();
@@ -169,7 +164,13 @@ impl Engine {
                 }
             }
         }
-        self.drain()
+        let mut out = self.drain();
+        if let Engine::One { decoder, .. } = self
+            && decoder.leaves_out()
+        {
+            whole_rows(&mut out, decoder, batch);
+        }
+        out
     }
 
     pub(crate) fn drain(&mut self) -> Vec<Output> {

@@ -77,32 +77,21 @@ pub(super) fn object(
     let mut matched = None;
     if !s.eat(b'}') {
         loop {
-            let at = match matched.take() {
-                Some(i) => Some(i),
-                None => {
-                    let expected = keys
-                        .get(next)
-                        .and_then(|k| k.get(1..))
-                        .filter(|k| !k.is_empty() && s.b.get(s.at..).is_some_and(|rest| has_prefix(rest, k)));
-                    match expected {
-                        // The key and its colon.
-                        Some(k) => {
-                            s.at += k.len();
-                            Some(next)
-                        }
-                        None => {
-                            let Some(key) = s.plain_string() else { return false };
-                            s.ws();
-                            if !s.eat(b':') {
-                                return false;
-                            }
-                            if fields.get(next).is_some_and(|f| f.name == key) {
-                                Some(next)
-                            } else {
-                                fields.iter().position(|f| f.name == key)
-                            }
-                        }
-                    }
+            let at = if let Some(i) = matched.take() {
+                Some(i)
+            } else if keys.get(next).and_then(|k| k.get(1..)).is_some_and(|k| s.skip_key(k)) {
+                // The expected column's key and its colon, as written first (without a comma).
+                Some(next)
+            } else {
+                let Some(key) = s.plain_string() else { return false };
+                s.ws();
+                if !s.eat(b':') {
+                    return false;
+                }
+                if fields.get(next).is_some_and(|f| f.name == key) {
+                    Some(next)
+                } else {
+                    fields.iter().position(|f| f.name == key)
                 }
             };
             s.ws();
@@ -129,11 +118,7 @@ pub(super) fn object(
                 }
             }
             // Compact JSON in schema order: the comma and the next column's key follow at once.
-            if let Some(k) = keys.get(next)
-                && !k.is_empty()
-                && s.b.get(s.at..).is_some_and(|rest| has_prefix(rest, k))
-            {
-                s.at += k.len();
+            if keys.get(next).is_some_and(|k| s.skip_key(k)) {
                 matched = Some(next);
                 continue;
             }
@@ -359,6 +344,16 @@ impl<'a> Scanner<'a> {
             exponent = exponent.checked_add(if minus { -e } else { e })?;
         }
         Some(Number { negative, digits, exponent, float })
+    }
+
+    /// Moves past `key` when the input goes on with it (an empty key never matches).
+    #[inline(always)]
+    fn skip_key(&mut self, key: &[u8]) -> bool {
+        let hit = !key.is_empty() && self.b.get(self.at..).is_some_and(|rest| has_prefix(rest, key));
+        if hit {
+            self.at += key.len();
+        }
+        hit
     }
 
     /// Writes the value at the cursor into `cell`, column `f`'s, if it fits exactly as

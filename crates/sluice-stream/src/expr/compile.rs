@@ -116,12 +116,16 @@ impl Compiled {
     }
 }
 
+/// [`Compiled::columns`] of a node.
 fn node_columns(node: &Node, f: &mut impl FnMut(usize)) {
     match node {
         Node::Col(i) => f(*i),
         Node::Lit(_) => {}
-        Node::Neg { e, .. } | Node::Not(e) | Node::IsNull { e, .. } | Node::Cast { e, .. } => node_columns(e, f),
-        Node::DateFormat { e, .. } => node_columns(e, f),
+        Node::Neg { e, .. }
+        | Node::Not(e)
+        | Node::IsNull { e, .. }
+        | Node::Cast { e, .. }
+        | Node::DateFormat { e, .. } => node_columns(e, f),
         Node::Arith { l, r, .. } | Node::Cmp { l, r, .. } | Node::Div(l, r) | Node::And(l, r) | Node::Or(l, r) => {
             node_columns(l, f);
             node_columns(r, f);
