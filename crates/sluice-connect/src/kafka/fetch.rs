@@ -94,8 +94,9 @@ pub(crate) enum FetchError {
     },
 }
 
-/// Settings read from the consumer's `-X` overrides (librdkafka's names and defaults, except a
-/// larger per-partition fetch).
+/// Settings read from the consumer's `-X` overrides (librdkafka's names and defaults; its 1 MiB
+/// per partition, the Java consumer's too, is also the fastest here: with 8 MiB the bench's jobs
+/// took 5% more CPU, their responses passing through the caches on the way to being decoded).
 #[derive(Debug, Clone)]
 pub(crate) struct FetchConfig {
     /// `bootstrap.servers`.
@@ -144,7 +145,7 @@ impl FetchConfig {
             max_wait_ms: num("fetch.wait.max.ms", 500),
             min_bytes: num("fetch.min.bytes", 1),
             max_bytes: num("fetch.max.bytes", 52_428_800),
-            partition_max_bytes: num("max.partition.fetch.bytes", 8 << 20),
+            partition_max_bytes: num("max.partition.fetch.bytes", 1 << 20),
             read_committed: s.get("isolation.level").is_none_or(|l| l != "read_uncommitted"),
             reset,
         })
