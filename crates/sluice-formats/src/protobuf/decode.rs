@@ -7,7 +7,7 @@
 //! and become JSON text.
 
 use super::ProtobufError;
-use super::plan::{Col, Plan, Scalar};
+use super::plan::{Col, FastRead, Plan, Scalar};
 use crate::row::{Row, RowSchema, Value, unseen_columns};
 use compact_str::CompactString;
 use prost_reflect::{DynamicMessage, MessageDescriptor, SerializeOptions};
@@ -102,7 +102,15 @@ impl RowDecoder {
 
     fn walk(&self, buf: &[u8], values: &mut [Value], json: &mut Option<Vec<u8>>, seen: &mut u64) -> Step<()> {
         let mut pos = 0;
-        while pos < buf.len() {
+        while let Some(&k) = buf.get(pos) {
+            if let Some(f) = self.plan.fast.get(k as usize)
+                && f.read != FastRead::Miss
+            {
+                pos += 1;
+                *seen |= 1 << f.column;
+                read_fast(f.read, buf, &mut pos, u32::from(k >> 3), &mut values[f.column as usize])?;
+                continue;
+            }
             let field_start = pos;
             let key = read_varint(buf, &mut pos)?;
             let wire = (key & 7) as u8;
@@ -264,6 +272,26 @@ fn read_scalar_into(scalar: &Scalar, buf: &[u8], pos: &mut usize, number: u32, c
         }
         _ => *cell = read_scalar(scalar, buf, pos, number)?,
     }
+    Ok(())
+}
+
+/// Reads a field found through the plan's fast table into its cell.
+#[inline(always)]
+fn read_fast(read: FastRead, buf: &[u8], pos: &mut usize, number: u32, cell: &mut Value) -> Step<()> {
+    *cell = match read {
+        FastRead::Str => {
+            let at = *pos;
+            let b = read_len(buf, pos)?;
+            return cell.set_utf8(b).or_else(|e| fail(at, invalid_utf8(number, e)));
+        }
+        FastRead::Double => Value::Float(f64::from_le_bytes(read_fixed(buf, pos)?)),
+        FastRead::Float => Value::Float(f64::from(f32::from_le_bytes(read_fixed(buf, pos)?))),
+        FastRead::Int64 => Value::Int(read_varint(buf, pos)? as i64),
+        FastRead::Int32 => Value::Int(i64::from(read_varint(buf, pos)? as i32)),
+        FastRead::Uint32 => Value::Int(i64::from(read_varint(buf, pos)? as u32)),
+        FastRead::Bool => Value::Bool(read_varint(buf, pos)? != 0),
+        FastRead::Miss => return Ok(()),
+    };
     Ok(())
 }
 

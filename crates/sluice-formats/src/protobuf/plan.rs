@@ -142,6 +142,28 @@ pub(crate) struct Slot {
     pub(crate) col: Col,
 }
 
+/// How the walk reads a field found through [`Plan::fast`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum FastRead {
+    /// Not in the table: the general path (field lookup, wire-type check, any column kind).
+    #[default]
+    Miss,
+    Str,
+    Double,
+    Float,
+    Int64,
+    Int32,
+    Uint32,
+    Bool,
+}
+
+/// An entry of [`Plan::fast`]: how to read the field and the column (below 64) it fills.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Fast {
+    pub(crate) read: FastRead,
+    pub(crate) column: u8,
+}
+
 /// Largest field number looked up through the dense table.
 const DENSE_LIMIT: u32 = 1024;
 
@@ -154,6 +176,10 @@ pub(crate) struct Plan {
     pub(crate) slots: Vec<Slot>,
     /// `dense[number]` = slot index + 1 (0 = unknown field) for numbers below [`DENSE_LIMIT`].
     dense: Box<[u16]>,
+    /// By one-byte field key (numbers 1–15 with their wire type): the common scalar fields of
+    /// the first 64 columns. A key holds the wire type, so a hit is a field of the expected
+    /// type; every other key, wrong wire types included, is a [`FastRead::Miss`].
+    pub(crate) fast: [Fast; 128],
 }
 
 impl Plan {
@@ -181,7 +207,32 @@ impl Plan {
                 *d = i as u16 + 1;
             }
         }
-        Ok(Plan { message: message.clone(), schema: RowSchema::new(fields), template: Row::new(values), slots, dense })
+        let mut fast = [Fast::default(); 128];
+        for s in &slots {
+            let Col::Scalar { scalar, .. } = &s.col else { continue };
+            let read = match scalar {
+                Scalar::String => FastRead::Str,
+                Scalar::Double => FastRead::Double,
+                Scalar::Float => FastRead::Float,
+                Scalar::Int64 => FastRead::Int64,
+                Scalar::Int32 => FastRead::Int32,
+                Scalar::Uint32 => FastRead::Uint32,
+                Scalar::Bool => FastRead::Bool,
+                _ => continue,
+            };
+            let key = (s.number << 3) as usize | scalar.wire_type() as usize;
+            if let (Some(entry), Ok(column @ 0..64)) = (fast.get_mut(key), u8::try_from(s.column)) {
+                *entry = Fast { read, column };
+            }
+        }
+        Ok(Plan {
+            message: message.clone(),
+            schema: RowSchema::new(fields),
+            template: Row::new(values),
+            slots,
+            dense,
+            fast,
+        })
     }
 
     /// The slot of a field number.

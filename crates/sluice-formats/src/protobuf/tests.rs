@@ -133,6 +133,13 @@ fn bad_bytes_give_errors_naming_the_problem() {
     }
     let e = dec.decode(b"\x0f").unwrap_err().to_string();
     assert!(e.contains("invalid wire type 7"), "{e}");
+    // The fast path's errors name the field too: a string and a double cut short.
+    let e = dec.decode(b"\x12\x05cli").unwrap_err().to_string();
+    assert!(e.contains("offset 1") && e.contains("length 5 runs past the end"), "{e}");
+    let e = dec.decode(b"\x0a\x01u\x19\x00").unwrap_err().to_string();
+    assert!(e.contains("offset 4") && e.contains("8-byte value runs past the end"), "{e}");
+    let e = dec.decode(b"\x12\x01\xc3").unwrap_err().to_string();
+    assert!(e.contains("field 2 is a string but holds invalid UTF-8"), "{e}");
 }
 
 #[test]
@@ -384,6 +391,51 @@ proptest! {
         cells[2] = Value::Int(too_big);
         let err = enc.encode_to_vec(&Row::new(cells)).unwrap_err().to_string();
         prop_assert!(err.contains("\"i32\"") && err.contains("out of range"), "{}", err);
+    }
+
+    #[test]
+    fn decoder_fast_path_agrees_with_prost_reflect(
+        a in (any::<f64>().prop_filter("nan", |v| !v.is_nan()), any::<f32>().prop_filter("nan", |v| !v.is_nan()),
+              any::<i32>(), any::<i64>(), any::<u32>(), any::<bool>(), ".{0,30}", any::<i32>()),
+        b in (any::<i32>(), any::<bool>(), "[a-z]{0,20}"),
+        twice in any::<bool>(),
+    ) {
+        // Fields 1-15 of the common scalar kinds take the decoder's fast path, the others (s32
+        // here) the general one; a second message appended to the first overrides its fields
+        // (the last value of a scalar field wins), as prost-reflect merges them.
+        let m = all_types().message("t.All").unwrap();
+        let mut first = DynamicMessage::new(m.clone());
+        first.set_field_by_name("d", PV::F64(a.0));
+        first.set_field_by_name("f", PV::F32(a.1));
+        first.set_field_by_name("i32", PV::I32(a.2));
+        first.set_field_by_name("i64", PV::I64(a.3));
+        first.set_field_by_name("u32", PV::U32(a.4));
+        first.set_field_by_name("b", PV::Bool(a.5));
+        first.set_field_by_name("s", PV::String(a.6.clone()));
+        first.set_field_by_name("s32", PV::I32(a.7));
+        let mut bytes = first.encode_to_vec();
+        if twice {
+            let mut second = DynamicMessage::new(m.clone());
+            second.set_field_by_name("i32", PV::I32(b.0));
+            second.set_field_by_name("b", PV::Bool(b.1));
+            second.set_field_by_name("s", PV::String(b.2.clone()));
+            bytes.extend(second.encode_to_vec());
+        }
+        let want = DynamicMessage::decode(m.clone(), bytes.as_slice()).unwrap();
+        let row = RowDecoder::new(&m).unwrap().decode(&bytes).unwrap();
+        for (col, name) in [(0, "d"), (1, "f"), (2, "i32"), (3, "i64"), (4, "u32"), (6, "s32"), (12, "b"), (13, "s")] {
+            let cell = match &*want.get_field_by_name(name).unwrap() {
+                PV::F64(x) => Value::Float(*x),
+                PV::F32(x) => Value::Float(f64::from(*x)),
+                PV::I32(x) => Value::Int(i64::from(*x)),
+                PV::I64(x) => Value::Int(*x),
+                PV::U32(x) => Value::Int(i64::from(*x)),
+                PV::Bool(x) => Value::Bool(*x),
+                PV::String(x) => Value::from(x.as_str()),
+                other => panic!("unexpected {other:?}"),
+            };
+            prop_assert_eq!(&row.values[col], &cell, "field {}", name);
+        }
     }
 
     #[test]
