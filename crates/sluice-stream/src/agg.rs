@@ -21,7 +21,7 @@
 //! compensated summation keeps that difference at the last bit for realistic data.
 
 use crate::expr::{self, Compiled, Expr, ExprError};
-use crate::key::{GroupKey, StableHasher};
+use crate::key::{EMPTY_KEY_HASH, GroupKey, StableHasher, hash_one};
 use crate::key::{key_eq, rank, value_cmp};
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
@@ -476,15 +476,21 @@ impl Acc {
 
 /// A group key as values borrowed from a row (bare-column keys) or computed into a buffer.
 pub(crate) enum KeyRef<'a> {
+    /// No key columns: one group (per window).
+    Empty,
+    /// A one-column key: the cell itself.
+    One(&'a Value),
     Cols(&'a [Value], &'a [usize]),
     Vals(&'a [Value]),
 }
 
 impl KeyRef<'_> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn hash(&self) -> u64 {
         let mut h = StableHasher::default();
         match self {
+            KeyRef::Empty => return EMPTY_KEY_HASH,
+            KeyRef::One(v) => return hash_one(v),
             KeyRef::Cols(row, idx) => {
                 for &i in idx.iter() {
                     h.value(row.get(i).unwrap_or(&Value::Null));
@@ -499,9 +505,11 @@ impl KeyRef<'_> {
         h.finish()
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn matches(&self, key: &GroupKey) -> bool {
         match self {
+            KeyRef::Empty => key.0.is_empty(),
+            KeyRef::One(v) => matches!(&*key.0, [k] if key_eq(k, v)),
             KeyRef::Cols(row, idx) => {
                 key.0.len() == idx.len()
                     && key.0.iter().zip(idx.iter()).all(|(k, &i)| key_eq(k, row.get(i).unwrap_or(&Value::Null)))
@@ -512,6 +520,8 @@ impl KeyRef<'_> {
 
     pub(crate) fn to_key(&self) -> GroupKey {
         match self {
+            KeyRef::Empty => GroupKey::default(),
+            KeyRef::One(v) => GroupKey(Box::new([(*v).clone()])),
             KeyRef::Cols(row, idx) => {
                 GroupKey(idx.iter().map(|&i| row.get(i).cloned().unwrap_or(Value::Null)).collect())
             }
@@ -634,7 +644,11 @@ impl Aggregation {
     #[inline]
     pub(crate) fn key<'a>(&'a self, row: &'a [Value], scratch: &'a mut Vec<Value>) -> KeyRef<'a> {
         match &self.key_cols {
-            Some(cols) => KeyRef::Cols(row, cols),
+            Some(cols) => match cols[..] {
+                [] => KeyRef::Empty,
+                [c] => KeyRef::One(row.get(c).unwrap_or(&Value::Null)),
+                _ => KeyRef::Cols(row, cols),
+            },
             None => {
                 scratch.clear();
                 scratch.extend(self.keys.iter().map(|k| k.eval(row)));
