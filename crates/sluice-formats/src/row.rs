@@ -60,7 +60,7 @@ pub enum Value {
 /// The first 8 bytes of `t` (all of them when shorter, padded with zeros) as a little-endian
 /// word, from at most two overlapping loads (a copy into a zeroed `[u8; 8]` is a variable-length
 /// memcpy per string).
-#[inline]
+#[inline(always)]
 pub fn le_word(t: &[u8]) -> u64 {
     let n = t.len();
     if n >= 8 {
@@ -80,7 +80,7 @@ pub fn le_word(t: &[u8]) -> u64 {
 /// Up to 16 bytes as two little-endian words, zero-padded: with the length, they are the bytes.
 /// (Written as `(le_word(b), le_word(b.get(8..).unwrap_or_default()))` it measured 4% slower
 /// over the user-events job: the branch on the length is what keeps short keys to one load.)
-#[inline]
+#[inline(always)]
 pub fn words16(b: &[u8]) -> (u64, u64) {
     match b.len() {
         n @ 9.. => (le_word(&b[..8]), le_word(&b[8..n.min(16)])),

@@ -641,7 +641,7 @@ impl Aggregation {
     }
 
     /// The key of a row, borrowed in place or computed into `scratch`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn key<'a>(&'a self, row: &'a [Value], scratch: &'a mut Vec<Value>) -> KeyRef<'a> {
         match &self.key_cols {
             Some(cols) => match cols[..] {

@@ -72,12 +72,20 @@ fn empty_tables() -> Vec<Table> {
     (0..VNODES).map(|_| HashTable::new()).collect()
 }
 
-#[inline]
+/// The group of `key` in `table`, added if new. A lookup, not `entry`: hashbrown's entry path
+/// calls the key comparison through a `dyn FnMut` it does not inline.
+#[inline(always)]
 fn upsert<'t>(table: &'t mut Table, hash: u64, key: &KeyRef<'_>, agg: &Aggregation) -> &'t mut Group {
-    table
-        .entry(hash, |g| g.hash == hash && key.matches(&g.key), |g| g.hash)
-        .or_insert_with(|| Group { key: key.to_key(), hash, accs: agg.new_accs(), dirty: false })
-        .into_mut()
+    match table.find_entry(hash, |g| g.hash == hash && key.matches(&g.key)) {
+        Ok(group) => group.into_mut(),
+        Err(absent) => new_group(absent.into_table(), hash, key, agg),
+    }
+}
+
+#[cold]
+fn new_group<'t>(table: &'t mut Table, hash: u64, key: &KeyRef<'_>, agg: &Aggregation) -> &'t mut Group {
+    let group = Group { key: key.to_key(), hash, accs: agg.new_accs(), dirty: false };
+    table.insert_unique(hash, group, |g| g.hash).into_mut()
 }
 
 /// What became of a row offered to the operator.
