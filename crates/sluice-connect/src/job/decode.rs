@@ -31,7 +31,7 @@ pub struct Decoder {
 
 #[derive(Debug)]
 enum Kind {
-    Protobuf(RowDecoder),
+    Protobuf(Box<RowDecoder>),
     Registry(Box<Registry>),
     Json(RecordDecoder),
     Csv(sluice_formats::csv::CsvCodec),
@@ -86,7 +86,7 @@ impl Decoder {
                 })?;
                 let decoder = row_decoder(&desc, job_file, "source.format.message")?;
                 let input = decoder.schema().clone();
-                Ok(Decoder { kind: Kind::Protobuf(decoder), input })
+                Ok(Decoder { kind: Kind::Protobuf(Box::new(decoder)), input })
             }
             FormatPlan::Json { schema } => {
                 Ok(Decoder { kind: Kind::Json(RecordDecoder::new(schema.clone())), input: schema.clone() })

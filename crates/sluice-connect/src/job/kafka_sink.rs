@@ -329,7 +329,7 @@ impl TxnProducer {
 enum ValueEncoder {
     Json(JsonRows),
     Csv(sluice_formats::csv::CsvCodec),
-    Protobuf(FormatsEncoder),
+    Protobuf(Box<FormatsEncoder>),
 }
 
 /// One query's Kafka sink: a topic, the key column and the value encoding.
@@ -393,9 +393,9 @@ impl KafkaResultSink {
                 };
                 let desc = load_message(&super::resolve(base_dir, proto), message)
                     .map_err(|e| err("proto", e.message, &e.fix))?;
-                ValueEncoder::Protobuf(
+                ValueEncoder::Protobuf(Box::new(
                     FormatsEncoder::new(desc, schema).map_err(|e| err("message", e.to_string(), "match the fields"))?,
-                )
+                ))
             }
             other => {
                 return Err(err(
