@@ -72,8 +72,10 @@ fn empty_tables() -> Vec<Table> {
     (0..VNODES).map(|_| HashTable::new()).collect()
 }
 
-/// The group of `key` in `table`, added if new. A lookup, not `entry`: hashbrown's entry path
-/// calls the key comparison through a `dyn FnMut` it does not inline.
+/// The group of `key` in `table`, added if new: a lookup, and an insert out of line when it
+/// misses. (hashbrown's `entry` first makes room for an insert and then goes through an
+/// out-of-line `or_insert_with` on every row: 22M more instructions over the 600,000 lookups of a
+/// 300,000-record user-events run.)
 #[inline(always)]
 fn upsert<'t>(table: &'t mut Table, hash: u64, key: &KeyRef<'_>, agg: &Aggregation) -> &'t mut Group {
     match table.find_entry(hash, |g| g.hash == hash && key.matches(&g.key)) {

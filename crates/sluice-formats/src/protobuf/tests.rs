@@ -133,7 +133,8 @@ fn bad_bytes_give_errors_naming_the_problem() {
     }
     let e = dec.decode(b"\x0f").unwrap_err().to_string();
     assert!(e.contains("invalid wire type 7"), "{e}");
-    // The fast path's errors name the field too: a string and a double cut short.
+    // Fields read through the fast table fail as clearly: a string and a double cut short,
+    // a string of invalid UTF-8.
     let e = dec.decode(b"\x12\x05cli").unwrap_err().to_string();
     assert!(e.contains("offset 1") && e.contains("length 5 runs past the end"), "{e}");
     let e = dec.decode(b"\x0a\x01u\x19\x00").unwrap_err().to_string();
