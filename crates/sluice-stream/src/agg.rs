@@ -21,7 +21,7 @@
 //! compensated summation keeps that difference at the last bit for realistic data.
 
 use crate::expr::{self, Compiled, Expr, ExprError};
-use crate::key::{EMPTY_KEY_HASH, GroupKey, StableHasher, hash_one};
+use crate::key::{EMPTY_KEY_HASH, GroupKey, StableHasher, hash_one, hash_values};
 use crate::key::{key_eq, rank, value_cmp};
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
@@ -487,22 +487,12 @@ pub(crate) enum KeyRef<'a> {
 impl KeyRef<'_> {
     #[inline(always)]
     pub(crate) fn hash(&self) -> u64 {
-        let mut h = StableHasher::default();
         match self {
-            KeyRef::Empty => return EMPTY_KEY_HASH,
-            KeyRef::One(v) => return hash_one(v),
-            KeyRef::Cols(row, idx) => {
-                for &i in idx.iter() {
-                    h.value(row.get(i).unwrap_or(&Value::Null));
-                }
-            }
-            KeyRef::Vals(v) => {
-                for x in v.iter() {
-                    h.value(x);
-                }
-            }
+            KeyRef::Empty => EMPTY_KEY_HASH,
+            KeyRef::One(v) => hash_one(v),
+            KeyRef::Cols(row, idx) => hash_values(idx.iter().map(|&i| row.get(i).unwrap_or(&Value::Null))),
+            KeyRef::Vals(v) => hash_values(v.iter()),
         }
-        h.finish()
     }
 
     #[inline(always)]

@@ -36,9 +36,21 @@ impl StableHasher {
         self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
     }
 
-    #[inline]
+    /// The length, then the bytes as little-endian words, the last one zero-padded. Up to 16
+    /// bytes (what keys mostly are) are taken from the words [`words16`] loads them in.
+    #[inline(always)]
     fn add_bytes(&mut self, bytes: &[u8]) {
         self.add(bytes.len() as u64);
+        if bytes.len() <= 16 {
+            let (lo, hi) = words16(bytes);
+            if !bytes.is_empty() {
+                self.add(lo);
+            }
+            if bytes.len() > 8 {
+                self.add(hi);
+            }
+            return;
+        }
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
             let mut w = [0u8; 8];
@@ -68,10 +80,7 @@ impl StableHasher {
                 self.add(3);
                 self.add(canonical_bits(*f))
             }
-            Value::Str(s) => {
-                self.add(4);
-                self.add_bytes(s.as_bytes())
-            }
+            Value::Str(s) => self.str(s),
             Value::Bytes(b) => {
                 self.add(5);
                 self.add_bytes(b)
@@ -81,6 +90,13 @@ impl StableHasher {
                 self.add(*t as u64)
             }
         }
+    }
+
+    /// Adds a string value (what [`StableHasher::value`] adds for `Value::Str`).
+    #[inline(always)]
+    fn str(&mut self, s: &str) {
+        self.add(4);
+        self.add_bytes(s.as_bytes())
     }
 
     /// The finished hash.
@@ -95,23 +111,14 @@ impl StableHasher {
     }
 }
 
-/// The stable hash of one value: [`hash_values`] of `[v]`, with strings of up to 16 bytes (what
-/// keys mostly are) hashed from the words they are loaded in, with the constant prefix folded.
+/// The stable hash of one value: [`hash_values`] of `[v]`, with a string (what keys mostly are)
+/// hashed inline, so the seed and the string's tag fold into constants.
 #[inline(always)]
 pub fn hash_one(v: &Value) -> u64 {
     match v {
-        Value::Str(s) if s.len() <= 16 => {
-            let b = s.as_bytes();
+        Value::Str(s) => {
             let mut h = StableHasher::default();
-            h.add(4);
-            h.add(b.len() as u64);
-            let (lo, hi) = words16(b);
-            if !b.is_empty() {
-                h.add(lo);
-            }
-            if b.len() > 8 {
-                h.add(hi);
-            }
+            h.str(s);
             h.finish()
         }
         _ => hash_values([v]),
@@ -278,8 +285,9 @@ mod tests {
 
     #[test]
     fn one_value_hashes_and_compares_as_a_key_of_one() {
-        // `hash_one` and `key_eq`'s word compare of short strings against the general forms:
-        // every length around the 8- and 16-byte word boundaries, a difference at every byte.
+        // `hash_one`, the word path of short strings, and `key_eq`'s word compare against the
+        // general forms: every length around the 8- and 16-byte word boundaries, a difference
+        // at every byte.
         let text = "abcdefghijklmnopqrstuvwxyz";
         let mut values = vec![Value::Null, Value::Int(7), Value::Float(-0.0), Value::Timestamp(7), Value::from("é ü")];
         for n in 0..=text.len() {
@@ -291,8 +299,23 @@ mod tests {
             }
         }
         assert_eq!(EMPTY_KEY_HASH, hash_values([]));
+        // The encoding spelled out: tag, length, then 8-byte chunks, the last one zero-padded.
+        let by_chunks = |b: &[u8]| {
+            let mut h = StableHasher::default();
+            h.add(4);
+            h.add(b.len() as u64);
+            for c in b.chunks(8) {
+                let mut w = [0u8; 8];
+                w[..c.len()].copy_from_slice(c);
+                h.add(u64::from_le_bytes(w));
+            }
+            h.finish()
+        };
         for a in &values {
             assert_eq!(hash_one(a), hash_values([a]), "{a:?}");
+            if let Value::Str(s) = a {
+                assert_eq!(hash_one(a), by_chunks(s.as_bytes()), "{a:?}");
+            }
             for b in &values {
                 let same = match (a, b) {
                     (Value::Str(x), Value::Str(y)) => x.as_bytes() == y.as_bytes(),

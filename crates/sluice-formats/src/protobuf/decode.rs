@@ -275,7 +275,10 @@ fn read_scalar_into(scalar: &Scalar, buf: &[u8], pos: &mut usize, number: u32, c
     Ok(())
 }
 
-/// Reads a field found through the plan's fast table into its cell.
+/// Reads a field found through the plan's fast table into its cell. The same reads as
+/// [`read_scalar_into`]'s, matched on the one-byte `FastRead`: going through `read_scalar_into`
+/// with the kind as a `&'static Scalar` kept a second match per field (user-events job +20M
+/// instructions, cachegrind).
 #[inline(always)]
 fn read_fast(read: FastRead, buf: &[u8], pos: &mut usize, number: u32, cell: &mut Value) -> Step<()> {
     *cell = match read {
